@@ -1,0 +1,92 @@
+"""The DeepSeek LLM decoder (LLaMA-like): embedding, pre-norm blocks, final RMSNorm, untied head.
+
+Dimension legend used in names throughout dsllm/model:
+  B batch   S sequence   D d_model   H query heads   K key/value heads   G = H / K
+  E head_dim   F FFN width   V vocabulary   L layers
+
+    h = embed(tokens)
+    for each of L blocks (stacked weights, one lax.scan):
+        h = h + attention(rmsnorm(h))      # RoPE, GQA, causal within each packed document
+        h = h + swiglu(rmsnorm(h))
+    logits = rmsnorm(h) @ W_out            # untied from the embedding
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from dsllm.model.attention import Attention
+from dsllm.model.mlp import SwiGLU
+from dsllm.model.norms import RMSNorm
+from dsllm.model.params import normal_param
+from dsllm.sharding import constrain
+
+REMAT_POLICIES = {
+    "none": None,  # no rematerialisation: every activation is kept
+    "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,  # keep matmul outputs, redo the rest
+    "attn": jax.checkpoint_policies.save_only_these_names("qkv", "attn_out"),  # redo the MLP only
+    "full": jax.checkpoint_policies.nothing_saveable,  # keep only each block's input
+}
+
+
+class Block(nnx.Module):
+    def __init__(self, cfg, dtype, rngs: nnx.Rngs):
+        self.attn_norm = RMSNorm(cfg.d_model, cfg.norm_eps, dtype)
+        self.attn = Attention(cfg, dtype, rngs)
+        self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps, dtype)
+        self.mlp = SwiGLU(cfg.d_model, cfg.ffn_dim, cfg.init_std, dtype, rngs)
+
+    def __call__(self, h_BSD, segment_ids_BS, positions_BS):
+        h_BSD = h_BSD + self.attn(self.attn_norm(h_BSD), segment_ids_BS, positions_BS)
+        h_BSD = h_BSD + self.mlp(self.mlp_norm(h_BSD))
+        return constrain(h_BSD, ("batch", "seq", "embed_act"))
+
+
+def _stack_blocks(cfg, dtype, rngs: nnx.Rngs) -> Block:
+    """L blocks with their weights stacked on a leading `layers` axis, for lax.scan."""
+    keys = jax.random.split(rngs.params(), cfg.n_layers)
+    blocks = nnx.vmap(lambda key: Block(cfg, dtype, nnx.Rngs(params=key)))(keys)
+    for _, var in nnx.iter_graph(blocks):
+        if isinstance(var, nnx.Param):
+            var.set_metadata("axes", ("layers",) + var.get_metadata()["axes"])
+    return blocks
+
+
+class Transformer(nnx.Module):
+    def __init__(self, cfg, rngs: nnx.Rngs):
+        if cfg.remat not in REMAT_POLICIES:
+            raise ValueError(f"model.remat={cfg.remat!r}; choose one of {sorted(REMAT_POLICIES)}")
+        dtype = jnp.dtype(cfg.dtype)
+        self.cfg = cfg
+        self.dtype = dtype
+        self.embed_VD = normal_param(rngs, (cfg.vocab_size, cfg.d_model), cfg.init_std, ("vocab", "embed"))
+        self.blocks = _stack_blocks(cfg, dtype, rngs)
+        self.final_norm = RMSNorm(cfg.d_model, cfg.norm_eps, dtype)
+        self.head_DV = normal_param(rngs, (cfg.d_model, cfg.vocab_size), cfg.init_std, ("embed", "vocab"))
+
+    def hidden(self, tokens_BS, segment_ids_BS, positions_BS):
+        """Final-normed hidden states [B, S, D]: everything but the output projection."""
+        h_BSD = jnp.take(self.embed_VD[...].astype(self.dtype), tokens_BS, axis=0)
+        h_BSD = constrain(h_BSD, ("batch", "seq", "embed_act"))
+        graphdef, stacked = nnx.split(self.blocks)
+
+        def layer(h, weights):
+            return nnx.merge(graphdef, weights)(h, segment_ids_BS, positions_BS), None
+
+        policy = REMAT_POLICIES[self.cfg.remat]
+        if self.cfg.remat != "none":
+            layer = jax.checkpoint(layer, policy=policy, prevent_cse=False)
+        h_BSD, _ = jax.lax.scan(layer, h_BSD, stacked)
+        return self.final_norm(h_BSD)
+
+    def head(self):
+        """The float32 output projection [D, V] (the loss casts it per chunk)."""
+        return self.head_DV[...]
+
+    def __call__(self, tokens_BS, segment_ids_BS, positions_BS):
+        """Logits [B, S, V] in float32: for generation and tests. Training never builds these
+        at once; it uses hidden() with the chunked loss in dsllm.losses.cross_entropy."""
+        h_BSD = self.hidden(tokens_BS, segment_ids_BS, positions_BS)
+        return jnp.einsum("bsd,dv->bsv", h_BSD, self.head().astype(self.dtype), preferred_element_type=jnp.float32)
