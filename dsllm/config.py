@@ -59,6 +59,7 @@ def base_config() -> ml_collections.ConfigDict:
     d.train_split = "train"
     d.eval_split = "validation"
     d.workers = 0               # Grain worker processes (0: in the training process)
+    d.tokenizer = ""            # for samples; empty: the tokenizer recorded in the dataset's manifest
 
     c.mesh = ms = ml_collections.ConfigDict()
     ms.data = 1
