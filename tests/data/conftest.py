@@ -1,0 +1,13 @@
+"""Fixtures for the data tests (helpers live in token_fixtures.py)."""
+
+import pytest
+from token_fixtures import random_documents, write_dataset
+
+
+@pytest.fixture(scope="session")
+def token_dataset(tmp_path_factory):
+    """A dataset with 'train' (97 documents over 3 shards) and 'validation' (13 documents)."""
+    train = random_documents(97, seed=0)
+    validation = random_documents(13, seed=1)
+    path = write_dataset(tmp_path_factory.mktemp("tokens"), {"train": train, "validation": validation})
+    return path, {"train": train, "validation": validation}
