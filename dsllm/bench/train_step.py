@@ -1,0 +1,99 @@
+"""Throughput of the real train step: python -m dsllm.bench.train_step --config=configs/bench_1p6b.py
+
+The same make_setup / make_train_step / loss as dsllm.train, on random tokens (one document
+per row), on all local devices. Prints tokens/s, MFU (DESIGN.md's FLOPs/token against
+989 TFLOP/s per H100/H200) and peak device memory, and writes them as JSON to $OUT if set.
+
+--profile_dir=DIR also writes a jax.profiler trace of a few steps there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+
+import jax
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
+
+from dsllm import sharding
+from dsllm.losses.pretrain import next_token_loss
+from dsllm.train import state as state_lib
+from dsllm.train.metrics import peak_flops_per_device
+from dsllm.train.step import make_train_step
+
+_CONFIG = config_flags.DEFINE_config_file("config", "configs/bench_1p6b.py", "config file", lock_config=True)
+_STEPS = flags.DEFINE_integer("steps", 10, "timed steps (after 3 warm-up steps)")
+_PROFILE = flags.DEFINE_string("profile_dir", "", "write a profiler trace of 3 steps here")
+_TAG = flags.DEFINE_string("tag", "", "name for this measurement in the JSON output")
+
+
+def random_batch(batch: int, seq: int, vocab: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, vocab, (batch, seq + 1), dtype=np.int32)
+    return {"inputs": tokens[:, :-1], "targets": tokens[:, 1:], "segment_ids": np.ones((batch, seq), np.int32),
+            "positions": np.tile(np.arange(seq, dtype=np.int32), (batch, 1)),
+            "loss_mask": np.ones((batch, seq), np.float32), "target_bytes": np.ones((batch, seq), np.float32)}
+
+
+def run(cfg, steps: int, profile_dir: str = "") -> dict:
+    t, m = cfg.train, cfg.model
+    mesh = sharding.make_mesh(cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.tensor)
+    setup = state_lib.make_setup(cfg, mesh)
+    state = state_lib.init_state(cfg, setup)
+    step = make_train_step(setup, next_token_loss, t.micro_batches)
+    batch = {k: jax.device_put(v, setup.batch_sharding)
+             for k, v in random_batch(t.global_batch, t.seq_len, m.vocab_size).items()}
+    with jax.set_mesh(mesh):
+        t0 = time.perf_counter()
+        state, metrics = step(state, batch)
+        jax.block_until_ready(metrics)
+        compile_s = time.perf_counter() - t0
+        for _ in range(2):
+            state, metrics = step(state, batch)
+        jax.block_until_ready(metrics)
+        times = []
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            state, metrics = step(state, batch)
+            jax.block_until_ready(metrics)
+            times.append(time.perf_counter() - t0)
+        if profile_dir:
+            with jax.profiler.trace(profile_dir):
+                for _ in range(3):
+                    state, metrics = step(state, batch)
+                jax.block_until_ready(metrics)
+    dt = statistics.median(times)
+    tokens_per_s = t.global_batch * t.seq_len / dt
+    flops = state_lib.flops_per_token(m, t.seq_len)
+    peak = peak_flops_per_device(t.peak_flops_per_device)
+    stats = jax.devices()[0].memory_stats() or {}
+    return {"config": {"d_model": m.d_model, "n_layers": m.n_layers, "attention": m.attention, "remat": m.remat,
+                       "global_batch": t.global_batch, "seq_len": t.seq_len, "micro_batches": t.micro_batches},
+            "devices": jax.device_count(), "device_kind": jax.devices()[0].device_kind,
+            "params": setup.spec.param_count, "flops_per_token": flops, "step_s_median": dt,
+            "step_s_min": min(times), "compile_s": compile_s, "tokens_per_s": tokens_per_s,
+            "mfu": tokens_per_s * flops / (peak * jax.device_count()) if peak else None,
+            "peak_mem_gib": stats.get("peak_bytes_in_use", 0) / 2**30, "loss": float(metrics["loss"])}
+
+
+def main(argv):
+    del argv
+    result = run(_CONFIG.value, _STEPS.value, _PROFILE.value)
+    result["tag"] = _TAG.value
+    mfu = f"{100 * result['mfu']:.1f}%" if result["mfu"] is not None else "n/a"
+    print(f"[{_TAG.value or 'train_step'}] {result['config']} devices={result['devices']} "
+          f"params={result['params']:,}: {result['tokens_per_s']:,.0f} tokens/s, MFU {mfu}, "
+          f"step {1e3 * result['step_s_median']:.1f} ms, peak memory {result['peak_mem_gib']:.1f} GiB, "
+          f"compile {result['compile_s']:.0f} s, loss {result['loss']:.3f}", flush=True)
+    out = os.environ.get("OUT")
+    if out:
+        with open(os.path.join(out, f"train_step_{_TAG.value or 'default'}.json"), "w") as f:
+            json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    app.run(main)
