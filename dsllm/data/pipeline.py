@@ -32,8 +32,10 @@ import numpy as np
 from dsllm.data import packing
 from dsllm.data.shards import DatasetError, read_manifest, shard_paths
 
-# Documents are small reads; a few threads keep the packer fed without crowding the host.
-_READ_OPTIONS = grain.ReadOptions(num_threads=4, prefetch_buffer_size=256)
+# Documents are small reads; a few threads keep the packer fed without crowding the host. A
+# small buffer matters: grain polls every buffered future per element, and at its default of
+# 500 that polling cost more than the packing (1.1 vs 1.6 M tokens/s measured on one core).
+_READ_OPTIONS = grain.ReadOptions(num_threads=4, prefetch_buffer_size=32)
 
 
 def _process_index_and_count(process_index: int | None, process_count: int | None) -> tuple[int, int]:

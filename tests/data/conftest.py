@@ -1,7 +1,14 @@
 """Fixtures for the data tests (helpers live in token_fixtures.py)."""
 
+import os
+import sys
+
 import pytest
-from token_fixtures import random_documents, write_dataset
+
+# The test modules import token_fixtures by name; make that work under any pytest import mode.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from token_fixtures import random_documents, write_dataset  # noqa: E402
 
 
 @pytest.fixture(scope="session")
