@@ -6,7 +6,6 @@ import random
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from dsllm.data import pipeline
