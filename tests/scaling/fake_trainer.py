@@ -4,18 +4,26 @@ resumes from it, and on finishing writes final_metrics.json with a loss taken fr
 surface L(M, D) = E + A / M^alpha + B / D^beta, so that a plan run through it can be fitted.
 
 Environment: FAKE_CRASH_AT_STEP=n makes the first invocation that reaches step n die (exit 3)
-before finishing; FAKE_NOISE adds Gaussian noise of that size to the loss.
+before finishing; FAKE_NOISE adds Gaussian noise of that size to the loss; FAKE_STEP_SLEEP
+sleeps that many seconds per step (a run slow enough to be interrupted).
 """
 
 import json
 import os
 import sys
+import time
 
 E, A, B, ALPHA, BETA = 0.8, 60.0, 300.0, 0.30, 0.30  # bits-per-byte-like numbers
 
 
 def surface(m, tokens):
     return E + A / m**ALPHA + B / tokens**BETA
+
+
+def _record(workdir, taken):
+    with open(os.path.join(workdir, "steps_run.txt"), "a") as f:
+        f.writelines(f"{s}\n" for s in taken)
+    taken.clear()
 
 
 def main(argv):
@@ -36,16 +44,24 @@ def main(argv):
     print(f"resuming from step {step}" if step else "starting from scratch", flush=True)
     crash_at = int(os.environ.get("FAKE_CRASH_AT_STEP", "0"))
     crashed_flag = os.path.join(workdir, "crashed_once")
-    while step < steps:
-        step += 1
-        with open(os.path.join(workdir, "steps_run.txt"), "a") as f:
-            f.write(f"{step}\n")
-        if step % ckpt_every == 0:
-            json.dump({"step": step}, open(ckpt, "w"))
-        if crash_at and step == crash_at and not os.path.exists(crashed_flag):
-            open(crashed_flag, "w").close()
-            print("simulated crash", flush=True)
-            return 3
+    pause = float(os.environ.get("FAKE_STEP_SLEEP", "0"))
+    taken = []  # steps this invocation ran, appended to steps_run.txt as it ends (or checkpoints)
+    try:
+        while step < steps:
+            step += 1
+            taken.append(step)
+            if pause:
+                time.sleep(pause)
+            if step % ckpt_every == 0:
+                json.dump({"step": step}, open(ckpt, "w"))
+                if pause:  # slow runs are the ones that get killed: keep the record current
+                    _record(workdir, taken)
+            if crash_at and step == crash_at and not os.path.exists(crashed_flag):
+                open(crashed_flag, "w").close()
+                print("simulated crash", flush=True)
+                return 3
+    finally:
+        _record(workdir, taken)
     m = 72 * n_layers * d_model**2 + 12 * n_layers * d_model * seq
     tokens = steps * batch * seq
     rng_noise = float(os.environ.get("FAKE_NOISE", "0"))
