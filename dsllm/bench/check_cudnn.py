@@ -2,8 +2,12 @@
 
     python -m dsllm.bench.check_cudnn
 
-Checks one document per row with padding (max_segments=1) and packed rows (cuDNN's ragged
-layout), with MHA and GQA. Exits non-zero if any relative error exceeds bf16 tolerance.
+Checks rows of one document with padding at the end, with MHA and GQA, and that a packed
+batch is refused. Exits non-zero if any relative error exceeds bf16 tolerance.
+
+(Packed rows through cuDNN's ragged-offsets layout, jax._src.cudnn.fused_attention_stablehlo
+with q_offsets/kv_offsets, were checked here once on the H200 with jax 0.11.2: forward right,
+dq wrong by a relative 0.3. That path is therefore not used.)
 """
 
 import sys
@@ -12,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dsllm.model.attention import cudnn_attention, xla_attention
+from dsllm.model.attention import check_segments, cudnn_attention, xla_attention
 
 TOL = 2e-2  # bf16 inputs, fp32 reference softmax: errors land near 1e-3..5e-3
 
@@ -32,7 +36,7 @@ def relerr(a, b):
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
-def check(name, B, S, H, K, E, seg, max_segments):
+def check(name, B, S, H, K, E, seg):
     keys = jax.random.split(jax.random.PRNGKey(0), 4)
     q = jax.random.normal(keys[0], (B, S, H, E), jnp.bfloat16)
     k = jax.random.normal(keys[1], (B, S, K, E), jnp.bfloat16)
@@ -45,7 +49,7 @@ def check(name, B, S, H, K, E, seg, max_segments):
         return lambda q, k, v: jnp.sum(jnp.where(valid, f(q, k, v, seg).astype(jnp.float32) * do, 0.0))
 
     ref = lambda q, k, v, s: xla_attention(q, k, v, s)
-    ours = lambda q, k, v, s: cudnn_attention(q, k, v, s, max_segments=max_segments)
+    ours = lambda q, k, v, s: cudnn_attention(q, k, v, s)
     out_err = relerr(jnp.where(valid, jax.jit(ours)(q, k, v, seg), 0), jnp.where(valid, jax.jit(ref)(q, k, v, seg), 0))
     g_ours = jax.jit(jax.grad(loss(ours), argnums=(0, 1, 2)))(q, k, v)
     g_ref = jax.jit(jax.grad(loss(ref), argnums=(0, 1, 2)))(q, k, v)
@@ -62,11 +66,15 @@ def main():
     single = np.ones((B, S), np.int32)
     single[:, -100:] = 0
     results = [
-        check("one doc + padding, MHA", B, S, 8, 8, 128, single, 1),
-        check("one doc + padding, GQA 8:2", B, S, 8, 2, 128, single, 1),
-        check("packed 8 docs, MHA", B, S, 8, 8, 128, packed_segments(rng, B, S, 8), 16),
-        check("packed 8 docs, GQA 8:2", B, S, 8, 2, 128, packed_segments(rng, B, S, 8), 16),
+        check("one doc + padding, MHA", B, S, 8, 8, 128, single),
+        check("one doc + padding, GQA 8:2", B, S, 8, 2, 128, single),
     ]
+    try:
+        check_segments(packed_segments(rng, B, S, 8), "cudnn")
+        print("packed batch: NOT refused -> FAIL")
+        results.append(False)
+    except ValueError:
+        print("packed batch: refused -> OK")
     sys.exit(0 if all(results) else 1)
 
 

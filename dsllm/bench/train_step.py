@@ -62,6 +62,7 @@ def run(cfg, steps: int, profile_dir: str = "") -> dict:
             jax.block_until_ready(metrics)
             times.append(time.perf_counter() - t0)
         if profile_dir:
+            os.makedirs(profile_dir, exist_ok=True)
             with jax.profiler.trace(profile_dir):
                 for _ in range(3):
                     state, metrics = step(state, batch)

@@ -5,10 +5,8 @@ a packed row, 0 marks padding. A query attends to keys of its own document at or
 
 Implementations (config `model.attention`):
   xla    reference einsum with the full segment/causal mask; runs anywhere.
-  cudnn  cuDNN flash attention through jax. One document per row: plain causal with the
-         padding length. Several: cuDNN's packed (ragged offsets) layout, which needs a static
-         bound on documents per row (`model.max_segments`, checked on the host per batch by
-         check_segments).
+  cudnn  cuDNN flash attention through jax, for rows of one document each (padding at the
+         end); a packed batch is refused on the host by check_segments.
   pallas our own Pallas kernels (dsllm/kernels), the default on GPU and TPU.
 """
 
@@ -43,51 +41,36 @@ def xla_attention(q_BSHE, k_BSKE, v_BSKE, segment_ids_BS, *, causal=True):
     return out.reshape(B, S, H, E)
 
 
-def _segment_offsets(segment_ids_BS, max_segments: int):
-    """cuDNN's packed layout: per row, start offset and length of each document, -1 padded."""
-    ids_M = jnp.arange(1, max_segments + 1, dtype=segment_ids_BS.dtype)
-    lengths_BM = jnp.sum(segment_ids_BS[:, None, :] == ids_M[None, :, None], axis=-1).astype(jnp.int32)
-    starts_BM = jnp.cumsum(lengths_BM, axis=-1) - lengths_BM
-    present = lengths_BM > 0
-    seqlen_BM = jnp.where(present, lengths_BM, -1)
-    offsets_BM = jnp.where(present, starts_BM, -1)
-    offsets_BM1 = jnp.concatenate([offsets_BM, jnp.full_like(offsets_BM[:, :1], -1)], axis=-1)
-    return seqlen_BM, offsets_BM1
+def cudnn_attention(q_BSHE, k_BSKE, v_BSKE, segment_ids_BS, *, causal=True):
+    """cuDNN flash attention for rows that hold one document each (padding, segment 0, at the end).
 
-
-def cudnn_attention(q_BSHE, k_BSKE, v_BSKE, segment_ids_BS, *, max_segments: int, causal=True):
+    Packed rows are refused by check_segments on the host: jax's public cuDNN entry point has no
+    segment ids, and its packed ("ragged offsets") layout gave wrong dq gradients on our H200
+    (dsllm.bench.check_cudnn, jax 0.11.2: relative error 0.3), so it is not used."""
     if not causal:
         raise NotImplementedError("the cudnn path here is causal only")
-    E = q_BSHE.shape[-1]
-    if max_segments == 1:  # one document per row, padding at the end
-        lengths_B = jnp.sum(segment_ids_BS > 0, axis=-1).astype(jnp.int32)
-        return jax.nn.dot_product_attention(q_BSHE, k_BSKE, v_BSKE, is_causal=True, query_seq_lengths=lengths_B,
-                                            key_value_seq_lengths=lengths_B, implementation="cudnn")
-    from jax._src.cudnn import fused_attention_stablehlo as cudnn_fa  # the packed layout is not public API yet
-
-    seqlen_BM, offsets_BM1 = _segment_offsets(segment_ids_BS, max_segments)
-    return cudnn_fa.dot_product_attention(
-        q_BSHE, k_BSKE, v_BSKE, q_seqlen=seqlen_BM, kv_seqlen=seqlen_BM, q_offsets=offsets_BM1,
-        kv_offsets=offsets_BM1, scale=E ** -0.5, mask_type=cudnn_fa.MaskType.PADDING_CAUSAL)
+    lengths_B = jnp.sum(segment_ids_BS > 0, axis=-1).astype(jnp.int32)
+    return jax.nn.dot_product_attention(q_BSHE, k_BSKE, v_BSKE, is_causal=True, query_seq_lengths=lengths_B,
+                                        key_value_seq_lengths=lengths_B, implementation="cudnn")
 
 
-def check_segments(segment_ids, impl: str, max_segments: int):
-    """Host-side check of a batch against what the attention implementation can honour.
-    Segments must be contiguous runs numbered 1, 2, ... with padding (0) only at the end."""
+def check_segments(segment_ids, impl: str):
+    """Host-side check that a batch is one the attention implementation can honour.
+    xla and pallas take any packing; cudnn only one document per row with padding at the end."""
+    if impl != "cudnn":
+        return
     seg = np.asarray(segment_ids)
-    if impl == "cudnn":
-        most = int(seg.max(initial=0))
-        if most > max_segments:
-            raise ValueError(f"a packed row holds {most} documents but model.max_segments={max_segments}: "
-                             f"cudnn attention cannot honour more; raise --config.model.max_segments or use "
-                             f"--config.model.attention=xla|pallas")
+    one_doc = np.all((seg == 1) | (seg == 0)) and np.all(np.diff(seg, axis=-1) <= 0)
+    if not one_doc:
+        raise ValueError("this batch packs several documents into a row, which cudnn attention cannot honour "
+                         "(it would attend across documents). Use --config.model.attention=pallas (GPU) or xla.")
 
 
-def attend(q, k, v, segment_ids, *, impl: str, max_segments: int = 64, causal: bool = True):
+def attend(q, k, v, segment_ids, *, impl: str, causal: bool = True):
     if impl == "xla":
         return xla_attention(q, k, v, segment_ids, causal=causal)
     if impl == "cudnn":
-        return cudnn_attention(q, k, v, segment_ids, max_segments=max_segments, causal=causal)
+        return cudnn_attention(q, k, v, segment_ids, causal=causal)
     if impl == "pallas":
         from dsllm.kernels.flash_attention import flash_attention
         return flash_attention(q, k, v, segment_ids, causal=causal)
@@ -109,7 +92,6 @@ class Attention(nnx.Module):
         self.wo_HED = normal_param(rngs, (H, E, D), std, ("heads", "head_dim", "embed"))
         self.rope_theta = cfg.rope_theta
         self.impl = cfg.attention
-        self.max_segments = cfg.max_segments
         self.dtype = dtype
 
     def __call__(self, x_BSD, segment_ids_BS, positions_BS):
@@ -123,6 +105,6 @@ class Attention(nnx.Module):
         q = constrain(q, ("batch", "seq", "heads", "head_dim"))
         k = constrain(k, ("batch", "seq", "kv_heads", "head_dim"))
         v = constrain(v, ("batch", "seq", "kv_heads", "head_dim"))
-        out = attend(q, k, v, segment_ids_BS, impl=self.impl, max_segments=self.max_segments)
+        out = attend(q, k, v, segment_ids_BS, impl=self.impl)
         out = checkpoint_name(out, "attn_out")
         return jnp.einsum("bshe,hed->bsd", out, w(self.wo_HED))

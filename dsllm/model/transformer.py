@@ -23,10 +23,25 @@ from dsllm.model.norms import RMSNorm
 from dsllm.model.params import normal_param
 from dsllm.sharding import constrain
 
+# Forward primitives of the fused attention kernels (cuDNN through jax; our Pallas kernels):
+# saving their outputs keeps the output and the log-sum-exp the backward pass needs.
+_ATTENTION_PRIMITIVES = ("dot_product_attention_fwd", "dot_product_attention_fwd_wrapper", "pallas_call")
+
+
+def _attention_kernel_saveable(prim, *_, **__) -> bool:
+    return prim.name in _ATTENTION_PRIMITIVES
+
+
 REMAT_POLICIES = {
     "none": None,  # no rematerialisation: every activation is kept
-    "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,  # keep matmul outputs, redo the rest
-    "attn": jax.checkpoint_policies.save_only_these_names("qkv", "attn_out"),  # redo the MLP only
+    # keep the projections' outputs, redo norms, RoPE, SwiGLU's elementwise part and attention
+    "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+    # as dots, and keep the attention kernel's output and statistics too: only elementwise work is redone
+    "dots_attn": jax.checkpoint_policies.save_from_both_policies(
+        jax.checkpoint_policies.dots_with_no_batch_dims_saveable, _attention_kernel_saveable),
+    # keep q, k, v and the attention kernel's results; redo the MLP (and norms): leaner on memory
+    "qkv_attn": jax.checkpoint_policies.save_from_both_policies(
+        jax.checkpoint_policies.save_only_these_names("qkv"), _attention_kernel_saveable),
     "full": jax.checkpoint_policies.nothing_saveable,  # keep only each block's input
 }
 

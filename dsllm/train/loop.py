@@ -77,7 +77,7 @@ def evaluate(cfg, eval_step, params, batch_sharding) -> dict:
     for batch in pipeline.eval_batches(cfg.data.path, cfg.data.eval_split, seq_len=cfg.train.seq_len,
                                        global_batch=cfg.train.global_batch, vocab_size=cfg.model.vocab_size,
                                        max_batches=cfg.train.eval_batches):
-        check_segments(batch["segment_ids"], cfg.model.attention, cfg.model.max_segments)
+        check_segments(batch["segment_ids"], cfg.model.attention)
         m = jax.device_get(eval_step(params, _global_batch(batch, batch_sharding)))
         for k in totals:
             totals[k] += float(m[k])
@@ -126,7 +126,7 @@ def train(cfg, workdir: str) -> dict:
         logger.start(start)
         for step in range(start, t.steps):
             local = next(data)
-            check_segments(local["segment_ids"], m.attention, m.max_segments)
+            check_segments(local["segment_ids"], m.attention)
             state, metrics = train_step(state, _global_batch(local, setup.batch_sharding))
             done = step + 1
             if done % t.log_every == 0 or done == t.steps:

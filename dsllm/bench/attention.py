@@ -1,0 +1,221 @@
+"""Attention benchmark: our Pallas flash attention against cuDNN (and tokamax) on one GPU.
+
+  python -m dsllm.bench.attention [--shapes=1,2,3] [--impls=pallas,cudnn,tokamax]
+
+Shapes (bf16, head_dim 128, causal):
+  1. B4 S4096 H32            (the shape shared/bench/anchors.py measures)
+  2. B2 S8192 H64, 8 KV heads (the 67B's GQA)
+  3. B4 S4096 H32, packed rows of about 8 documents of mixed lengths
+Prints forward and forward+backward TFLOP/s: forward = 4 * D * H * (allowed query-key
+pairs), with S^2/2 pairs per row for plain causal and sum L(L+1)/2 over documents for
+packed rows; backward = 2.5 x forward. Before timing, each implementation's output
+and gradients are checked against the fp32 reference on a subset of heads (one
+key/value group); a wrong kernel gets no speed printed. --small runs tiny shapes
+(on CPU through the kernels' interpreters) to test this script itself.
+Writes the results as JSON to --out (default $OUT/bench_attention.json if $OUT is set).
+"""
+import json
+import os
+import statistics
+import sys
+import time
+import traceback
+
+from absl import app, flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dsllm.kernels.flash_attention import flash_attention
+from dsllm.kernels.reference import reference_attention
+
+SHAPE_NAMES = flags.DEFINE_string("shapes", "1,2,3", "comma-separated shape numbers")
+IMPLS = flags.DEFINE_string("impls", "pallas,cudnn,tokamax", "implementations to time")
+ITERS = flags.DEFINE_integer("iters", 20, "timed iterations (median reported)")
+WARMUP = flags.DEFINE_integer("warmup", 3, "untimed iterations first")
+SMALL = flags.DEFINE_bool("small", False, "tiny shapes, for a CPU run of this script")
+OUT_PATH = flags.DEFINE_string("out", None, "JSON results path")
+OUT_TOL = flags.DEFINE_float("out_tol", 1e-2, "max relative L2 error of the output")
+GRAD_TOL = flags.DEFINE_float("grad_tol", 2e-2, "max relative L2 error of dq, dk, dv")
+
+# name: (B, S, H, KVH, D, packed documents per row or 0)
+SHAPES = {
+    "1": (4, 4096, 32, 32, 128, 0),
+    "2": (2, 8192, 64, 8, 128, 0),
+    "3": (4, 4096, 32, 32, 128, 8),
+}
+SMALL_SHAPES = {"1": (1, 256, 2, 2, 64, 0), "2": (1, 256, 4, 1, 64, 0), "3": (1, 256, 2, 2, 64, 4)}
+
+
+def packed_segments(batch, seq, docs, seed=0):
+  """[B, S] int32 ids 1..docs per row: random cut points, so mixed document lengths."""
+  rng = np.random.default_rng(seed)
+  ids = np.zeros((batch, seq), np.int32)
+  for b in range(batch):
+    cuts = np.sort(rng.choice(np.arange(1, seq), docs - 1, replace=False))
+    ids[b] = np.searchsorted(cuts, np.arange(seq), side="right") + 1
+  return jnp.asarray(ids)
+
+
+def allowed_pairs(segment_ids, batch, seq):
+  """Causal query-key pairs counted by the benchmark convention."""
+  if segment_ids is None:
+    return batch * seq * seq / 2
+  lengths = [np.bincount(np.asarray(row))[1:] for row in segment_ids]
+  return float(sum((l * (l + 1) // 2).sum() for l in lengths))
+
+
+def implementations(packed):
+  """name -> f(q, k, v, segment_ids). Those that cannot mask documents are left out
+  for packed rows (cuDNN through jax has no segment ids)."""
+  impls = {}
+  wanted = IMPLS.value.split(",")
+  if "pallas" in wanted:
+    impls["pallas"] = lambda q, k, v, seg: flash_attention(q, k, v, seg, causal=True)
+  if "cudnn" in wanted and not packed:
+    impls["cudnn"] = lambda q, k, v, seg: jax.nn.dot_product_attention(
+        q, k, v, is_causal=True, implementation="cudnn")
+  if "tokamax" in wanted and not packed:
+    tokamax = _import_tokamax()
+    if tokamax is not None:
+      impls["tokamax_mosaic"] = lambda q, k, v, seg: tokamax.dot_product_attention(
+          q, k, v, is_causal=True, implementation="mosaic")
+  return impls
+
+
+def _import_tokamax():
+  try:
+    try:
+      import xprof.cli.tools  # noqa: F401  (tokamax's benchmarking imports it at load)
+    except ImportError:
+      import types
+      for name in ["xprof", "xprof.cli", "xprof.cli.tools"]:
+        sys.modules.setdefault(name, types.ModuleType(name))
+      sys.modules["xprof.cli.tools"].get_kernel_stats_tool = None
+    import tokamax
+    return tokamax
+  except Exception as e:  # an optional comparison: say why it is missing, go on
+    print(f"tokamax unavailable: {e!r}"[:300], flush=True)
+    return None
+
+
+def median_seconds(f, *args):
+  for _ in range(WARMUP.value):
+    jax.block_until_ready(f(*args))
+  times = []
+  for _ in range(ITERS.value):
+    t = time.perf_counter()
+    jax.block_until_ready(f(*args))
+    times.append(time.perf_counter() - t)
+  return statistics.median(times)
+
+
+def rel_err(x, ref):
+  x, ref = x.astype(jnp.float32), ref.astype(jnp.float32)
+  return float(jnp.linalg.norm(x - ref) / jnp.linalg.norm(ref))
+
+
+def check(f, q, k, v, seg, do):
+  """Relative errors of out, dq, dk, dv against the fp32 reference, on key/value head 0
+  and its query heads (attention is separable over heads, so the full problem's
+  gradients restricted to them equal the subset's)."""
+  G = q.shape[2] // k.shape[2]
+  heads = max(G, 2) if q.shape[2] == k.shape[2] else G
+  kvh = heads if G == 1 else 1
+
+  def loss(fn, q, k, v):
+    out = fn(q, k, v)
+    return jnp.sum(out.astype(jnp.float32) * do[:, :, :out.shape[2]].astype(jnp.float32)), out
+
+  ours = jax.jit(jax.value_and_grad(lambda q, k, v: loss(lambda *a: f(*a, seg), q, k, v),
+                                    argnums=(0, 1, 2), has_aux=True))
+  (_, out), (dq, dk, dv) = ours(q, k, v)
+  ref_fn = lambda q, k, v: reference_attention(q, k, v, seg, causal=True)
+  sub = (q[:, :, :heads].astype(jnp.float32), k[:, :, :kvh].astype(jnp.float32),
+         v[:, :, :kvh].astype(jnp.float32))
+  refj = jax.jit(jax.value_and_grad(lambda q, k, v: loss(ref_fn, q, k, v),
+                                    argnums=(0, 1, 2), has_aux=True))
+  (_, rout), (rdq, rdk, rdv) = refj(*sub)
+  errs = {"out": rel_err(out[:, :, :heads], rout), "dq": rel_err(dq[:, :, :heads], rdq),
+          "dk": rel_err(dk[:, :, :kvh], rdk), "dv": rel_err(dv[:, :, :kvh], rdv)}
+  finite = all(bool(jnp.isfinite(x).all()) for x in (out, dq, dk, dv))
+  ok = finite and errs["out"] < OUT_TOL.value and all(
+      errs[n] < GRAD_TOL.value for n in ("dq", "dk", "dv"))
+  return ok, errs
+
+
+def run_shape(name, results):
+  B, S, H, KVH, D, docs = (SMALL_SHAPES if SMALL.value else SHAPES)[name]
+  keys = jax.random.split(jax.random.key(int(name)), 4)
+  q = jax.random.normal(keys[0], (B, S, H, D), jnp.bfloat16)
+  k = jax.random.normal(keys[1], (B, S, KVH, D), jnp.bfloat16)
+  v = jax.random.normal(keys[2], (B, S, KVH, D), jnp.bfloat16)
+  do = jax.random.normal(keys[3], (B, S, H, D), jnp.bfloat16)
+  seg = packed_segments(B, S, docs) if docs else None
+  fwd_flops = 4 * D * H * allowed_pairs(seg, B, S)
+  label = f"shape{name} B{B} S{S} H{H} KV{KVH} D{D}" + (f" packed~{docs}docs" if docs else "")
+  print(f"== {label}: {fwd_flops / 1e12:.2f} TFLOP forward", flush=True)
+  for impl, f in implementations(bool(docs)).items():
+    key = f"shape{name}.{impl}"
+    try:
+      ok, errs = check(f, q, k, v, seg, do)
+      results[key + ".relerr"] = errs
+      print(f"{key}: relerr " + " ".join(f"{n}={e:.2e}" for n, e in errs.items()), flush=True)
+      if not ok:
+        results[key + ".status"] = "WRONG"
+        print(f"{key}: WRONG, not timed", flush=True)
+        continue
+      fwd = jax.jit(lambda q, k, v, f=f: f(q, k, v, seg))
+      t = median_seconds(fwd, q, k, v)
+      results[key + ".fwd_ms"] = t * 1e3
+      results[key + ".fwd_tflops"] = fwd_flops / t / 1e12
+      grad = jax.jit(jax.grad(lambda q, k, v, f=f: f(q, k, v, seg).astype(jnp.float32).sum(),
+                              argnums=(0, 1, 2)))
+      t2 = median_seconds(grad, q, k, v)
+      results[key + ".fwdbwd_ms"] = t2 * 1e3
+      results[key + ".fwdbwd_tflops"] = 3.5 * fwd_flops / t2 / 1e12
+      print(f"{key}: fwd {t * 1e3:.3f} ms {fwd_flops / t / 1e12:.1f} TFLOP/s | fwd+bwd "
+            f"{t2 * 1e3:.3f} ms {3.5 * fwd_flops / t2 / 1e12:.1f} TFLOP/s", flush=True)
+    except Exception:
+      results[key + ".error"] = traceback.format_exc()[-3000:]
+      print(f"{key}: ERROR\n{results[key + '.error']}", flush=True)
+
+
+def summary(results):
+  print("\n== summary (TFLOP/s; ratios in this run)")
+  for s in ("1", "2", "3"):
+    row = {impl: (results.get(f"shape{s}.{impl}.fwd_tflops"),
+                  results.get(f"shape{s}.{impl}.fwdbwd_tflops"))
+           for impl in ("pallas", "cudnn", "tokamax_mosaic")}
+    cells = [f"{impl} {a:.1f}/{b:.1f}" for impl, (a, b) in row.items() if a and b]
+    if cells:
+      print(f"shape{s} fwd/fwd+bwd: " + ", ".join(cells))
+    ours = row["pallas"]
+    for other in ("cudnn", "tokamax_mosaic"):
+      if ours[0] and row[other][0]:
+        print(f"  pallas/{other}: fwd {ours[0] / row[other][0]:.2f}x, "
+              f"fwd+bwd {ours[1] / row[other][1]:.2f}x")
+  p1, p3 = (results.get(f"shape{s}.pallas.fwd_tflops") for s in ("1", "3"))
+  b1, b3 = (results.get(f"shape{s}.pallas.fwdbwd_tflops") for s in ("1", "3"))
+  if p1 and p3:
+    print(f"  packed shape3 / shape1 (pallas): fwd {p3 / p1:.2f}, fwd+bwd {b3 / b1:.2f}")
+
+
+def main(argv):
+  del argv
+  results = {"devices": str(jax.devices()), "jax": jax.__version__}
+  print(results, flush=True)
+  for name in SHAPE_NAMES.value.split(","):
+    run_shape(name, results)
+  summary(results)
+  path = OUT_PATH.value or (os.path.join(os.environ["OUT"], "bench_attention.json")
+                            if os.environ.get("OUT") else None)
+  if path:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+      json.dump(results, f, indent=1)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+  app.run(main)
