@@ -173,3 +173,37 @@ def write_dumps(recs: list[dict], root: str, source: str = "web", files_per_dump
                     f.write(json.dumps(r, ensure_ascii=False) + "\n")
         inputs.append(dict(source=source, dump=dump, paths=os.path.join(d, "*.jsonl.gz")))
     return inputs
+
+
+def main(argv):
+    """`python -m dsllm.data.corpus.synthetic --out=ROOT`: a demo corpus for configs/corpus/example.py
+    (web: several dumps with recrawls; wiki: one dump), plus ROOT/tokenizer trained on it."""
+    from absl import flags
+
+    F = flags.FLAGS
+    recs = multi_dump_corpus(n_dumps=F.dumps, docs_per_dump=F.docs_per_dump, seed=F.seed)
+    write_dumps(recs, os.path.join(F.out, "raw"), source="web", files_per_dump=F.files_per_dump)
+    gen = TextGen(F.seed + 99)
+    wiki = [dict(id=f"wiki{i}", text="\n\n".join(gen.body()), dump="wiki-2024") for i in range(F.docs_per_dump // 4)]
+    write_dumps(wiki, os.path.join(F.out, "raw"), source="wiki", files_per_dump=1)
+    if F.tokenizer_vocab:
+        from dsllm.tokenizer import train_tokenizer
+
+        sample = os.path.join(F.out, "tokenizer_sample.txt")
+        with open(sample, "w", encoding="utf-8") as f:
+            for r in recs[:5000] + wiki[:2000]:
+                f.write(r["text"] + "\n\n")
+        train_tokenizer([sample], F.tokenizer_vocab, os.path.join(F.out, "tokenizer"))
+    print(f"wrote {len(recs)} web and {len(wiki)} wiki documents under {F.out}/raw")
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+
+    flags.DEFINE_string("out", "/tmp/corpus_demo", "output root")
+    flags.DEFINE_integer("dumps", 4, "web dumps")
+    flags.DEFINE_integer("docs_per_dump", 2000, "documents per web dump")
+    flags.DEFINE_integer("files_per_dump", 2, "JSONL files per dump")
+    flags.DEFINE_integer("tokenizer_vocab", 4096, "train ROOT/tokenizer with this vocab (0: skip)")
+    flags.DEFINE_integer("seed", 0, "random seed")
+    app.run(main)
