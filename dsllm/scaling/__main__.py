@@ -37,7 +37,8 @@ flags.DEFINE_float("aspect", 64.0, "plan/suggest: d_model / n_layers the depth/w
 flags.DEFINE_string("base_config", None, "plan/suggest: config the runs override (default: plan "
                     "configs/scaling_base.py, small models; suggest configs/deepseek_7b.py, the paper's recipe)")
 flags.DEFINE_string("data_path", "", "plan/suggest: token dataset directory (sets data.path and the vocabulary)")
-flags.DEFINE_integer("eval_tokens", 1_000_000, "plan: validation tokens at the end of each run")
+flags.DEFINE_integer("eval_tokens", None, "plan: validation tokens at the end of each run (default: the "
+                     "whole validation split of --data_path, the same tokens for every run; else 1M)")
 flags.DEFINE_integer("batch_multiple", 1, "plan: global batch rounded to a multiple of this (the device count)")
 flags.DEFINE_multi_string("set", [], "plan/suggest: extra override for every run, KEY=VALUE (e.g. model.attention=cudnn)")
 flags.DEFINE_string("out", None, "plan: output directory; suggest: config file to write")

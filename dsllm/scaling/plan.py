@@ -53,7 +53,8 @@ class PlanSettings:
     aspect: float = 64.0           # d_model / n_layers the depth/width rule aims at
     base_config: str = DEFAULT_BASE_CONFIG
     data_path: str = ""
-    eval_tokens: int = 1_000_000   # validation tokens of each evaluation
+    eval_tokens: int | None = None  # validation tokens of each evaluation (None: the whole validation
+                                    # split of data_path, the same tokens for every run; 1M without one)
     evals_per_run: int = 1         # evaluations spread over a run (1: at the end only)
     batch_multiple: int = 1        # global batch rounded to a multiple of this (e.g. the device count)
     min_steps: int = 20            # a run with fewer steps is reported as degenerate
@@ -66,7 +67,28 @@ def budget_label(c: float) -> str:
     return f"{c:.3g}".replace("e+", "e")
 
 
-def _run(settings: PlanSettings, budget: float, shape: ModelShape, m_target: float) -> dict:
+def _dataset(s: PlanSettings) -> dict | None:
+    """The dataset's split sizes when data_path holds one (for evaluation and epoch counts)."""
+    if not s.data_path:
+        return None
+    from dsllm.data.shards import DatasetError, read_manifest
+
+    try:
+        return read_manifest(s.data_path)["splits"]
+    except DatasetError:
+        return None
+
+
+def _eval_tokens(s: PlanSettings, splits: dict | None) -> int:
+    """Tokens one evaluation should cover: the whole validation split (with a BOS and an EOS per
+    document, as rows are packed) unless eval_tokens says otherwise."""
+    if s.eval_tokens is not None:
+        return s.eval_tokens
+    val = (splits or {}).get("validation")
+    return val["tokens"] + 2 * val["documents"] if val else 1_000_000
+
+
+def _run(settings: PlanSettings, budget: float, shape: ModelShape, m_target: float, eval_tokens: int) -> dict:
     s = settings
     hp = hyperparams(budget, s.seq_len)
     mult = max(1, s.batch_multiple)
@@ -75,7 +97,8 @@ def _run(settings: PlanSettings, budget: float, shape: ModelShape, m_target: flo
     steps = max(1, int(round(budget / m / (batch * s.seq_len))))
     tokens = steps * batch * s.seq_len
     warmup = min(2000, max(1, steps // 20))
-    eval_batches = max(1, math.ceil(s.eval_tokens / (batch * s.seq_len)))
+    # one more batch than the tokens need: packing leaves a partly filled last row per pass
+    eval_batches = max(1, math.ceil(eval_tokens / (batch * s.seq_len)) + (s.eval_tokens is None))
     overrides = {
         "model.vocab_size": s.vocab, "model.d_model": shape.d_model, "model.n_layers": shape.n_layers,
         "model.n_heads": shape.n_heads, "model.n_kv_heads": shape.n_kv_heads, "model.ffn_dim": shape.ffn_dim,
@@ -110,6 +133,11 @@ def make_plan(settings: PlanSettings) -> dict:
         raise PlanError(f"per_budget must be >= 1 and span >= 1, got {s.per_budget} and {s.span}")
     law = PowerLaw(*s.m_law)
     runs, warnings = [], []
+    splits = _dataset(s)
+    if s.data_path and splits is None:
+        warnings.append(f"no dataset at {s.data_path} yet: evaluation sized for {_eval_tokens(s, None):,} tokens "
+                        "and epochs not counted")
+    train_tokens = (splits or {}).get("train", {}).get("tokens")
     for budget in sorted(float(c) for c in s.budgets):
         centre = float(law(budget))
         if s.per_budget == 1:
@@ -124,7 +152,12 @@ def make_plan(settings: PlanSettings) -> dict:
             warnings.append(f"C={budget:.3g}: {s.per_budget} targets gave only {len(shapes)} distinct shapes "
                             "(small widths come in steps of 64); widen --span for more")
         for shape, target in sorted(shapes.items(), key=lambda kv: kv[0].m(s.seq_len)):
-            run = _run(s, budget, shape, target)
+            run = _run(s, budget, shape, target, _eval_tokens(s, splits))
+            if train_tokens:
+                run["epochs"] = run["tokens"] / train_tokens
+                if run["epochs"] > 4:
+                    warnings.append(f"{run['name']}: {run['epochs']:.1f} epochs of the training split; repeated "
+                                    "data beyond about 4 epochs is worth less than fresh data")
             if run["steps"] < s.min_steps:
                 warnings.append(f"{run['name']}: only {run['steps']} steps of {run['global_batch']} sequences; "
                                 "the budget is too small for this model")
