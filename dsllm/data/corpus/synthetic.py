@@ -135,12 +135,13 @@ def multi_dump_corpus(n_dumps: int = 8, docs_per_dump: int = 2000, recrawl: floa
     recs = []
     for d in range(n_dumps):
         this: list[tuple[int, dict]] = []
+        rc = recrawl if seen else 0.0  # the first dump has nothing to recrawl
         for _ in range(docs_per_dump):
             u = rng.random()
-            if seen and u < recrawl:
+            if u < rc:
                 cid, p = rng.choice(seen)
                 kind = "near" if rng.random() < edit_prob else "exact"
-            elif this and u < recrawl + within_dup:
+            elif this and u < rc + within_dup:
                 cid, p = rng.choice(this)
                 kind = "near" if rng.random() < edit_prob else "exact"
             else:
