@@ -36,6 +36,7 @@ WARMUP = flags.DEFINE_integer("warmup", 3, "untimed iterations first")
 SMALL = flags.DEFINE_bool("small", False, "tiny shapes, for a CPU run of this script")
 OUT_PATH = flags.DEFINE_string("out", None, "JSON results path")
 OUT_TOL = flags.DEFINE_float("out_tol", 1e-2, "max relative L2 error of the output")
+EXTRA = flags.DEFINE_bool("extra_checks", True, "also check EXTRA_CHECKS cases (pallas only)")
 GRAD_TOL = flags.DEFINE_float("grad_tol", 2e-2, "max relative L2 error of dq, dk, dv")
 
 # name: (B, S, H, KVH, D, packed documents per row or 0)
@@ -43,6 +44,13 @@ SHAPES = {
     "1": (4, 4096, 32, 32, 128, 0),
     "2": (2, 8192, 64, 8, 128, 0),
     "3": (4, 4096, 32, 32, 128, 8),
+}
+# Correctness only (no timing): what the bench shapes leave out.
+# (B, S, H, KVH, D, docs, causal)
+EXTRA_CHECKS = {
+    "d64_gqa4_packed_ragged": (2, 1000, 16, 4, 64, 6, True),
+    "d128_noncausal_packed": (2, 2048, 8, 8, 128, 5, False),
+    "d64_noncausal_plain": (1, 1024, 4, 2, 64, 0, False),
 }
 SMALL_SHAPES = {"1": (1, 256, 2, 2, 64, 0), "2": (1, 256, 4, 1, 64, 0), "3": (1, 256, 2, 2, 64, 4)}
 
@@ -99,14 +107,17 @@ def _import_tokamax():
     return None
 
 
-def median_seconds(f, *args):
+def median_seconds(f, *args, burst=5):
+  """Median seconds per call over ITERS bursts of `burst` calls queued back to back,
+  so that the host's dispatch and sync overhead stays out of short kernels' times."""
   for _ in range(WARMUP.value):
     jax.block_until_ready(f(*args))
   times = []
   for _ in range(ITERS.value):
     t = time.perf_counter()
-    jax.block_until_ready(f(*args))
-    times.append(time.perf_counter() - t)
+    outs = [f(*args) for _ in range(burst)]
+    jax.block_until_ready(outs)
+    times.append((time.perf_counter() - t) / burst)
   return statistics.median(times)
 
 
@@ -115,7 +126,7 @@ def rel_err(x, ref):
   return float(jnp.linalg.norm(x - ref) / jnp.linalg.norm(ref))
 
 
-def check(f, q, k, v, seg, do):
+def check(f, q, k, v, seg, do, causal=True):
   """Relative errors of out, dq, dk, dv against the fp32 reference, on key/value head 0
   and its query heads (attention is separable over heads, so the full problem's
   gradients restricted to them equal the subset's)."""
@@ -130,7 +141,7 @@ def check(f, q, k, v, seg, do):
   ours = jax.jit(jax.value_and_grad(lambda q, k, v: loss(lambda *a: f(*a, seg), q, k, v),
                                     argnums=(0, 1, 2), has_aux=True))
   (_, out), (dq, dk, dv) = ours(q, k, v)
-  ref_fn = lambda q, k, v: reference_attention(q, k, v, seg, causal=True)
+  ref_fn = lambda q, k, v: reference_attention(q, k, v, seg, causal=causal)
   sub = (q[:, :, :heads].astype(jnp.float32), k[:, :, :kvh].astype(jnp.float32),
          v[:, :, :kvh].astype(jnp.float32))
   refj = jax.jit(jax.value_and_grad(lambda q, k, v: loss(ref_fn, q, k, v),
@@ -142,6 +153,27 @@ def check(f, q, k, v, seg, do):
   ok = finite and errs["out"] < OUT_TOL.value and all(
       errs[n] < GRAD_TOL.value for n in ("dq", "dk", "dv"))
   return ok, errs
+
+
+def run_extra_checks(results):
+  for name, (B, S, H, KVH, D, docs, causal) in EXTRA_CHECKS.items():
+    if SMALL.value:
+      B, S, H, KVH = 1, 200, 4, 2
+    keys = jax.random.split(jax.random.key(7), 4)
+    q = jax.random.normal(keys[0], (B, S, H, D), jnp.bfloat16)
+    k = jax.random.normal(keys[1], (B, S, KVH, D), jnp.bfloat16)
+    v = jax.random.normal(keys[2], (B, S, KVH, D), jnp.bfloat16)
+    do = jax.random.normal(keys[3], (B, S, H, D), jnp.bfloat16)
+    seg = packed_segments(B, S, docs) if docs else None
+    f = lambda q, k, v, seg, causal=causal: flash_attention(q, k, v, seg, causal=causal)
+    try:
+      ok, errs = check(f, q, k, v, seg, do, causal=causal)
+      results[f"check.{name}"] = {"ok": ok, **errs}
+      print(f"check {name}: {'ok' if ok else 'WRONG'} " +
+            " ".join(f"{n}={e:.2e}" for n, e in errs.items()), flush=True)
+    except Exception:
+      results[f"check.{name}.error"] = traceback.format_exc()[-3000:]
+      print(f"check {name}: ERROR\n{results[f'check.{name}.error']}", flush=True)
 
 
 def run_shape(name, results):
@@ -207,6 +239,8 @@ def main(argv):
   print(results, flush=True)
   for name in SHAPE_NAMES.value.split(","):
     run_shape(name, results)
+  if EXTRA.value and "pallas" in IMPLS.value:
+    run_extra_checks(results)
   summary(results)
   path = OUT_PATH.value or (os.path.join(os.environ["OUT"], "bench_attention.json")
                             if os.environ.get("OUT") else None)

@@ -1,0 +1,50 @@
+"""The TPU path (jax's splash attention behind our signature, in the TPU
+interpreter), the per-platform dispatch, and the errors a caller can cause."""
+import jax.numpy as jnp
+import pytest
+
+from dsllm.kernels import default_attention_impl
+from dsllm.kernels.flash_attention import flash_attention
+from kernel_test_utils import compare_with_reference, random_qkv, segments_from_lengths
+
+
+def splash(q, k, v, segment_ids, *, causal):
+  return flash_attention(q, k, v, segment_ids, causal=causal, backend="splash", interpret=True)
+
+
+def test_splash_wrapper_packed_causal_gqa_and_ragged_length():
+  # GQA 2, S=200 (padded inside to 256 with a segment of its own), packed + padding.
+  seg = segments_from_lengths([50, 100, 1, 39, (0, 10)])
+  q, k, v, do = random_qkv(3, 1, 200, 4, 2, 64)
+  compare_with_reference(splash, q, k, v, do, seg, causal=True)
+
+
+def test_default_attention_impl():
+  assert default_attention_impl("gpu") == "pallas"
+  assert default_attention_impl("cuda") == "pallas"
+  assert default_attention_impl("tpu") == "pallas"
+  assert default_attention_impl("cpu") == "xla"
+  with pytest.raises(ValueError, match="unknown platform"):
+    default_attention_impl("abacus")
+
+
+@pytest.mark.parametrize("shapes, dtype, match", [
+    (((1, 128, 4, 96), (1, 128, 4, 96)), jnp.bfloat16, "head_dim 96"),
+    (((1, 128, 4, 64), (1, 128, 3, 64)), jnp.bfloat16, "multiple of key/value heads"),
+    (((1, 128, 4, 64), (1, 64, 4, 64)), jnp.bfloat16, "same batch and seq"),
+    (((1, 128, 4, 64), (1, 128, 4, 64)), jnp.float32, "bfloat16/float16"),
+    (((128, 4, 64), (128, 4, 64)), jnp.bfloat16, r"\[batch, seq, heads, head_dim\]"),
+])
+def test_bad_inputs_raise_one_clear_error(shapes, dtype, match):
+  q = jnp.zeros(shapes[0], dtype)
+  k = jnp.zeros(shapes[1], dtype)
+  with pytest.raises(ValueError, match=match):
+    flash_attention(q, k, k, None)
+
+
+def test_bad_segment_ids_and_backend():
+  q = jnp.zeros((1, 128, 2, 64), jnp.bfloat16)
+  with pytest.raises(ValueError, match="segment_ids must be"):
+    flash_attention(q, q, q, jnp.zeros((1, 64), jnp.int32))
+  with pytest.raises(ValueError, match="unknown flash_attention backend"):
+    flash_attention(q, q, q, None, backend="triton")
