@@ -38,6 +38,7 @@ def summarize(path: str, top: int = 30) -> str:
         raise FileNotFoundError(f"no *.xplane.pb under {path}")
     data = ProfileData.from_file(files[-1])
     per_kernel, per_cat, total = collections.Counter(), collections.Counter(), 0
+    ops_of = collections.defaultdict(collections.Counter)  # kernel name -> the XLA ops that launched it
     for plane in data.planes:
         if not plane.name.startswith("/device:"):
             continue
@@ -46,6 +47,9 @@ def summarize(path: str, top: int = 30) -> str:
                 continue  # kernel timelines only (not the per-op "XLA Ops" summary lines)
             for event in line.events:
                 per_kernel[event.name] += event.duration_ns
+                for key, value in event.stats:
+                    if key in ("hlo_op", "tf_op", "name"):
+                        ops_of[event.name][str(value)[:60]] += event.duration_ns
                 per_cat[categorize(event.name)] += event.duration_ns
                 total += event.duration_ns
     if not total:
@@ -54,7 +58,9 @@ def summarize(path: str, top: int = 30) -> str:
     out = [f"device kernel time {total / 1e6:.1f} ms in {files[-1]}", "by category:"]
     out += [f"  {cat:20s} {ns / 1e6:9.1f} ms {100 * ns / total:5.1f}%" for cat, ns in per_cat.most_common()]
     out.append(f"top {top} kernels:")
-    out += [f"  {ns / 1e6:9.1f} ms {100 * ns / total:5.1f}%  {name[:110]}" for name, ns in per_kernel.most_common(top)]
+    for name, ns in per_kernel.most_common(top):
+        ops = ", ".join(f"{op} {v / 1e6:.1f}" for op, v in ops_of[name].most_common(4))
+        out.append(f"  {ns / 1e6:9.1f} ms {100 * ns / total:5.1f}%  {name[:90]}" + (f"  [{ops}]" if ops else ""))
     return "\n".join(out)
 
 
