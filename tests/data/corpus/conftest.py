@@ -1,6 +1,11 @@
 import json
+import os
+import sys
 
 import pytest
+
+# the test modules import corpus_testlib (pytest runs with --import-mode=importlib)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
