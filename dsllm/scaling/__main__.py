@@ -45,6 +45,8 @@ flags.DEFINE_string("out", None, "plan: output directory; suggest: config file t
 flags.DEFINE_bool("force", False, "plan: replace a different plan already in --out")
 flags.DEFINE_string("results", None, "fit/predict: results CSV; plan/suggest: centre sizes on the law fitted "
                     "to it instead of the paper's; run: where to record results (default PLAN/results.csv)")
+flags.DEFINE_list("m_law", [], "plan/suggest: centre sizes on M_opt = BASE C^EXP, given as BASE,EXP "
+                  "(default: the paper's 0.1715,0.5243, or the law fitted to --results)")
 flags.DEFINE_string("plan", None, "run: plan directory")
 flags.DEFINE_string("trainer", f"{sys.executable} -m dsllm.train", "run: the training command")
 flags.DEFINE_integer("parallel", 1, "run: runs at a time (small models share one accelerator well)")
@@ -56,6 +58,8 @@ flags.DEFINE_enum("loss_law", "power", ["power", "offset"], "fit/predict: L = k 
 flags.DEFINE_string("loss_column", "loss", "fit/predict: the results column holding the loss")
 flags.DEFINE_string("plot", None, "fit/predict: write PNG plots to this directory")
 flags.DEFINE_list("predict", [], "fit: budgets to predict (and mark on the loss plot)")
+flags.DEFINE_bool("skip_degenerate", False, "fit/predict/plan: drop budgets whose IsoFLOP curve has no "
+                  "minimum (with a warning) instead of failing")
 flags.DEFINE_string("holdout", None, "predict: CSV of runs at larger budgets to compare with the prediction")
 flags.DEFINE_integer("n_boot", 1000, "bootstrap resamples for intervals")
 flags.DEFINE_integer("seed", 0, "bootstrap seed")
@@ -124,6 +128,14 @@ def _settings(budgets, base_config, evals_per_run=1):
               vocab=vocab or 102400, aspect=FLAGS.aspect, base_config=FLAGS.base_config or base_config,
               data_path=FLAGS.data_path, evals_per_run=evals_per_run,
               eval_tokens=FLAGS.eval_tokens, batch_multiple=FLAGS.batch_multiple, extra=_parse_set(FLAGS.set))
+    if FLAGS.m_law and FLAGS.results:
+        raise UsageError("give --m_law or --results, not both")
+    if FLAGS.m_law:
+        try:
+            base, exponent = (float(x) for x in FLAGS.m_law)
+        except ValueError:
+            raise UsageError(f"--m_law takes BASE,EXPONENT, got {FLAGS.m_law}") from None
+        kw.update(m_law=(base, exponent), m_law_source=f"--m_law (M_opt = {base:.4g} C^{exponent:.4f})")
     if FLAGS.results:
         fit = _isoflop_fit(n_boot=0)
         kw.update(m_law=(fit.m_law.base, fit.m_law.exponent),
@@ -140,7 +152,7 @@ def _isoflop_fit(n_boot=None):
     unit = units[0] if units and len(set(units)) == 1 else FLAGS.loss_column
     return fit_isoflop(cols["compute"], cols["m"], cols[FLAGS.loss_column], cols.get("budget"),
                        loss_law=FLAGS.loss_law, n_boot=FLAGS.n_boot if n_boot is None else n_boot,
-                       seed=FLAGS.seed, loss_unit=unit)
+                       seed=FLAGS.seed, loss_unit=unit, skip_degenerate=FLAGS.skip_degenerate)
 
 
 def cmd_flops():
@@ -211,10 +223,9 @@ def cmd_run():
 def _fit_lines(r: dict) -> list[str]:
     lvl = int(r["interval_level"] * 100)
     ll = r["loss_law"]
-    law = (f"L_opt = {_ci(r['loss_k'], r['loss_k_interval'])} * C^-{_ci(r['loss_gamma'], r['loss_gamma_interval'])}"
-           if ll == "power" else
-           f"L_opt = {_ci(r['loss_e'], r['loss_e_interval'])} + {_ci(r['loss_k'], r['loss_k_interval'])} * C^-"
-           f"{_ci(r['loss_gamma'], r['loss_gamma_interval'])}")
+    law = ("L_opt = k C^-gamma:" if ll == "power" else
+           f"L_opt = e + k C^-gamma: e = {_ci(r['loss_e'], r['loss_e_interval'])},") + \
+        f" k = {_ci(r['loss_k'], r['loss_k_interval'])}, gamma = {_ci(r['loss_gamma'], r['loss_gamma_interval'])}"
     out = [f"{'budget':>10} {'runs':>4} {'M_opt':>10} {'D_opt':>10} {'L_opt':>8}"]
     out += [f"{b['budget']:10.3g} {b['runs']:4d} {b['m_opt']:10.4g} {b['d_opt']:10.4g} {b['loss_opt']:8.4f}"
             + ("" if b["bracketed"] else "  (minimum outside the runs)") for b in r["budgets"]]

@@ -152,7 +152,8 @@ def _fit_all(budgets, groups, loss_law):
 
 
 def fit_isoflop(compute, m, loss, budget=None, loss_law: str = "power", n_boot: int = 1000, seed: int = 0,
-                level: float = DEFAULT_LEVEL, loss_unit: str = "") -> IsoFlopFit:
+                level: float = DEFAULT_LEVEL, loss_unit: str = "", skip_degenerate: bool = False) -> IsoFlopFit:
+    """skip_degenerate: drop (with a warning) budgets whose curve has no minimum instead of failing."""
     compute, m, loss = (np.asarray(a, dtype=float) for a in (compute, m, loss))
     if not (compute.shape == m.shape == loss.shape) or compute.ndim != 1:
         raise FitError("compute, m and loss must be 1-D columns of one length")
@@ -160,24 +161,31 @@ def fit_isoflop(compute, m, loss, budget=None, loss_law: str = "power", n_boot: 
         raise FitError(f"{int(np.sum(~np.isfinite(loss)))} loss value(s) are not finite (diverged runs?); "
                        "drop those rows")
     labels = group_budgets(compute, budget)
-    budgets = np.unique(labels)
-    if len(budgets) < 2:
-        raise FitError(f"scaling exponents need two or more compute budgets; the results hold {len(budgets)}")
-    groups = [(m[labels == c], loss[labels == c]) for c in budgets]
+    if len(np.unique(labels)) < 2:
+        raise FitError(f"scaling exponents need two or more compute budgets; the results hold {len(np.unique(labels))}")
     curves, warns = [], []
-    for c, (mg, lg) in zip(budgets, groups):
+    for c in np.unique(labels):
+        mg, lg = m[labels == c], loss[labels == c]
         try:
             coef = fit_parabola(mg, lg)
             mo, lo = vertex(coef)
         except FitError as e:
+            if skip_degenerate:
+                warns.append(f"C={c:.3g}: {e}; budget dropped from the fit")
+                continue
             raise FitError(f"budget C={c:.3g}: {e}; its runs must bracket the optimum (add smaller and larger "
-                           "models) or drop the budget") from None
+                           "models) or drop the budget (--skip_degenerate)") from None
         bracketed = bool(mg.min() <= mo <= mg.max())
         if not bracketed:
             warns.append(f"C={c:.3g}: the minimum M={mo:.3g} lies outside the runs' range "
                          f"[{mg.min():.3g}, {mg.max():.3g}] (extrapolated)")
         curves.append(dict(budget=float(c), m=mg, loss=lg, coef=coef, m_opt=mo, d_opt=float(c / mo), loss_opt=lo,
                            bracketed=bracketed))
+    if len(curves) < 2:
+        raise FitError(f"scaling exponents need two or more compute budgets with an IsoFLOP minimum; "
+                       f"the results hold {len(curves)}" + (f" ({'; '.join(warns)})" if warns else ""))
+    budgets = np.asarray([cv["budget"] for cv in curves])
+    groups = [(cv["m"], cv["loss"]) for cv in curves]
     _, _, m_law, d_law, l_law = _fit_all(budgets, groups, loss_law)
 
     # residual bootstrap

@@ -89,6 +89,13 @@ def test_errors_name_the_problem():
     concave = 3 - 0.1 * (np.log(mm) - 17) ** 2
     with pytest.raises(FitError, match="C=1e\\+18.*no minimum"):
         fit_isoflop(cc, mm, concave)
+    fine = np.concatenate([concave[:5], 2 + 0.1 * (np.log(mm[5:]) - 18) ** 2])
+    with pytest.raises(FitError, match="two or more compute budgets with an IsoFLOP minimum"):
+        fit_isoflop(cc, mm, fine, skip_degenerate=True)
+    c3, m3 = np.concatenate([cc, np.full(5, 1e20)]), np.concatenate([mm, m * 10])
+    l3 = np.concatenate([fine, 1.9 + 0.1 * (np.log(m * 10) - 19) ** 2])
+    fit = fit_isoflop(c3, m3, l3, skip_degenerate=True, n_boot=0)
+    assert list(fit.budgets) == pytest.approx([1e19, 1e20]) and "C=1e+18" in fit.warnings[0]
     with pytest.raises(FitError, match="not finite"):
         fit_isoflop(cc, mm, np.where(mm > 0, np.nan, 0))
 
