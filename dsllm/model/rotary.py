@@ -4,14 +4,9 @@ Half-split layout (as in the released LLaMA-format checkpoints): the first and s
 of each head are the two coordinates of a rotated pair.
 """
 
-import functools
-
-import jax
 import jax.numpy as jnp
 
 
-# Rematerialised on its own, like rms_norm: no float32 copies of q and k are kept for backward.
-@functools.partial(jax.checkpoint, static_argnums=(2,))
 def apply_rope(x_BSHE, positions_BS, theta: float):
     E = x_BSHE.shape[-1]
     inv_freq_F = 1.0 / (theta ** (jnp.arange(0, E, 2, dtype=jnp.float32) / E))
