@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dsllm.kernels.flash_attention import flash_attention
+from dsllm.kernels.mgpu_common import Blocks
 from dsllm.kernels.reference import reference_attention
 
 SHAPE_NAMES = flags.DEFINE_string("shapes", "1,2,3", "comma-separated shape numbers")
@@ -36,6 +37,10 @@ WARMUP = flags.DEFINE_integer("warmup", 3, "untimed iterations first")
 SMALL = flags.DEFINE_bool("small", False, "tiny shapes, for a CPU run of this script")
 OUT_PATH = flags.DEFINE_string("out", None, "JSON results path")
 OUT_TOL = flags.DEFINE_float("out_tol", 1e-2, "max relative L2 error of the output")
+VARIANT_SHAPES = flags.DEFINE_string("variant_shapes", "1,2,3", "shapes that time the variants")
+VARIANTS = flags.DEFINE_string(
+    "variants", "", "extra pallas block configs to time, e.g. bkv64,bkv64s3,maskall "
+    "(see VARIANT_BLOCKS); the default config is always timed as 'pallas'")
 EXTRA = flags.DEFINE_bool("extra_checks", True, "also check EXTRA_CHECKS cases (pallas only)")
 GRAD_TOL = flags.DEFINE_float("grad_tol", 2e-2, "max relative L2 error of dq, dk, dv")
 
@@ -45,6 +50,13 @@ SHAPES = {
     "2": (2, 8192, 64, 8, 128, 0),
     "3": (4, 4096, 32, 32, 128, 8),
 }
+VARIANT_BLOCKS = {
+    "bkv64": Blocks(block_kv=64),
+    "bkv64s3": Blocks(block_kv=64, stages=3),
+    "dq128": Blocks(block_kv_dq=128),
+    "maskall": Blocks(mask_all_blocks=True),   # diagnostic: what masking every block costs
+}
+
 # Correctness only (no timing): what the bench shapes leave out.
 # (B, S, H, KVH, D, docs, causal)
 EXTRA_CHECKS = {
@@ -73,13 +85,16 @@ def allowed_pairs(segment_ids, batch, seq):
   return float(sum((l * (l + 1) // 2).sum() for l in lengths))
 
 
-def implementations(packed):
+def implementations(packed, variants=True):
   """name -> f(q, k, v, segment_ids). Those that cannot mask documents are left out
   for packed rows (cuDNN through jax has no segment ids)."""
   impls = {}
   wanted = IMPLS.value.split(",")
   if "pallas" in wanted:
     impls["pallas"] = lambda q, k, v, seg: flash_attention(q, k, v, seg, causal=True)
+    for name in filter(None, VARIANTS.value.split(",") if variants else []):
+      impls[f"pallas_{name}"] = lambda q, k, v, seg, b=VARIANT_BLOCKS[name]: flash_attention(
+          q, k, v, seg, causal=True, blocks=b)
   if "cudnn" in wanted and not packed:
     impls["cudnn"] = lambda q, k, v, seg: jax.nn.dot_product_attention(
         q, k, v, is_causal=True, implementation="cudnn")
@@ -187,7 +202,7 @@ def run_shape(name, results):
   fwd_flops = 4 * D * H * allowed_pairs(seg, B, S)
   label = f"shape{name} B{B} S{S} H{H} KV{KVH} D{D}" + (f" packed~{docs}docs" if docs else "")
   print(f"== {label}: {fwd_flops / 1e12:.2f} TFLOP forward", flush=True)
-  for impl, f in implementations(bool(docs)).items():
+  for impl, f in implementations(bool(docs), name in VARIANT_SHAPES.value.split(",")).items():
     key = f"shape{name}.{impl}"
     try:
       ok, errs = check(f, q, k, v, seg, do)
@@ -214,41 +229,47 @@ def run_shape(name, results):
 
 
 def summary(results):
-  print("\n== summary (TFLOP/s; ratios in this run)")
+  print("\n== summary (TFLOP/s fwd/fwd+bwd; ratios in this run)")
   for s in ("1", "2", "3"):
-    row = {impl: (results.get(f"shape{s}.{impl}.fwd_tflops"),
-                  results.get(f"shape{s}.{impl}.fwdbwd_tflops"))
-           for impl in ("pallas", "cudnn", "tokamax_mosaic")}
-    cells = [f"{impl} {a:.1f}/{b:.1f}" for impl, (a, b) in row.items() if a and b]
-    if cells:
-      print(f"shape{s} fwd/fwd+bwd: " + ", ".join(cells))
-    ours = row["pallas"]
-    for other in ("cudnn", "tokamax_mosaic"):
-      if ours[0] and row[other][0]:
-        print(f"  pallas/{other}: fwd {ours[0] / row[other][0]:.2f}x, "
-              f"fwd+bwd {ours[1] / row[other][1]:.2f}x")
-  p1, p3 = (results.get(f"shape{s}.pallas.fwd_tflops") for s in ("1", "3"))
-  b1, b3 = (results.get(f"shape{s}.pallas.fwdbwd_tflops") for s in ("1", "3"))
-  if p1 and p3:
-    print(f"  packed shape3 / shape1 (pallas): fwd {p3 / p1:.2f}, fwd+bwd {b3 / b1:.2f}")
+    impls = sorted({k.split(".")[1] for k in results if k.startswith(f"shape{s}.")
+                    and k.endswith(".fwd_tflops")})
+    row = {i: (results[f"shape{s}.{i}.fwd_tflops"], results[f"shape{s}.{i}.fwdbwd_tflops"])
+           for i in impls}
+    if row:
+      print(f"shape{s}: " + ", ".join(f"{i} {a:.1f}/{b:.1f}" for i, (a, b) in row.items()))
+    for ours in [i for i in impls if i.startswith("pallas")]:
+      for other in ("cudnn", "tokamax_mosaic"):
+        if other in row:
+          print(f"  {ours}/{other}: fwd {row[ours][0] / row[other][0]:.2f}x, "
+                f"fwd+bwd {row[ours][1] / row[other][1]:.2f}x")
+  for impl in sorted({k.split(".")[1] for k in results if k.startswith("shape3.")
+                      and k.endswith(".fwd_tflops")}):
+    one = results.get(f"shape1.{impl}.fwd_tflops")
+    if one:
+      print(f"  packed shape3/shape1 ({impl}): fwd {results[f'shape3.{impl}.fwd_tflops'] / one:.2f}, "
+            f"fwd+bwd {results[f'shape3.{impl}.fwdbwd_tflops'] / results[f'shape1.{impl}.fwdbwd_tflops']:.2f}")
 
 
 def main(argv):
   del argv
   results = {"devices": str(jax.devices()), "jax": jax.__version__}
   print(results, flush=True)
+  path = OUT_PATH.value or (os.path.join(os.environ["OUT"], "bench_attention.json")
+                            if os.environ.get("OUT") else None)
+
+  def save():  # after every shape, so a run cut short keeps what it measured
+    if path:
+      with open(path + ".tmp", "w") as f:
+        json.dump(results, f, indent=1)
+      os.replace(path + ".tmp", path)
+
   for name in SHAPE_NAMES.value.split(","):
     run_shape(name, results)
+    save()
   if EXTRA.value and "pallas" in IMPLS.value:
     run_extra_checks(results)
   summary(results)
-  path = OUT_PATH.value or (os.path.join(os.environ["OUT"], "bench_attention.json")
-                            if os.environ.get("OUT") else None)
-  if path:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-      json.dump(results, f, indent=1)
-    os.replace(tmp, path)
+  save()
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def row_ranges(segment_ids, batch, seq_len, *, causal):
 
 # ---------------------------------------------------------------- block bounds (XLA)
 
-def block_bounds(row_start, row_end, *, tile_rows, chunk_rows, block):
+def block_bounds(row_start, row_end, *, tile_rows, chunk_rows, block, mask_all=False):
   """Which streamed blocks each resident tile visits, [B, S // chunk_rows, 4] int32.
 
   A kernel program owns `tile_rows` resident rows, split into chunks of
@@ -87,6 +87,8 @@ def block_bounds(row_start, row_end, *, tile_rows, chunk_rows, block):
   c_end = row_end.reshape(B, n_chunks, chunk_rows)
   inner_lo = jnp.clip(-(-c_start.max(-1) // block), lo, hi)
   inner_hi = jnp.clip(c_end.min(-1) // block, inner_lo, hi)
+  if mask_all:
+    inner_lo = inner_hi = hi
   return jnp.stack([lo, hi, inner_lo, inner_hi], axis=-1).astype(jnp.int32)
 
 

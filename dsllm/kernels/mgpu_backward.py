@@ -63,14 +63,21 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
     def step_fn(ki, dq, *, masked):
       slot = lax.rem(ki - lo, stages)
       shape = (bq, bkv)
-      plgpu.barrier_wait(k_bars.at[slot])
-      s2 = mc.mma_new(q_smem, k_smems.at[slot].T, shape) * scale2
-      if masked:
-        s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0), mc.bcast(row_end, shape, 0),
-                           ki * bkv + mc.iota(shape, 1))
-      p = bm.probs_from_lse(s2, lse, 0)
-      plgpu.barrier_wait(v_bars.at[slot])
-      dp = mc.mma_new(do_smem, v_smems.at[slot].T, shape)
+
+      def s_and_dp(s_ref, dp_ref):
+        # Issue both matmuls, then compute P from S while dP is still in flight.
+        plgpu.barrier_wait(k_bars.at[slot])
+        plgpu.wgmma(s_ref, q_smem, k_smems.at[slot].T)
+        plgpu.barrier_wait(v_bars.at[slot])
+        plgpu.wgmma(dp_ref, do_smem, v_smems.at[slot].T)
+        s2 = plgpu.wgmma_accumulator_load(s_ref, wait_n=1) * scale2
+        if masked:
+          s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0), mc.bcast(row_end, shape, 0),
+                             ki * bkv + mc.iota(shape, 1))
+        p = bm.probs_from_lse(s2, lse, 0)
+        return p, dp_ref[...]
+      p, dp = pl.run_scoped(s_and_dp, plgpu.ACC(shape, jnp.float32),
+                            plgpu.ACC(shape, jnp.float32))
       plgpu.barrier_arrive(v_consumed.at[slot])
       ds = bm.dlogits(p, dp, delta, 0)
       dq = mc.mma_accumulate(dq, ds.astype(k_smems.dtype), k_smems.at[slot],
@@ -138,23 +145,29 @@ def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_
       dk, dv = carry
       slot = lax.rem(g * (hi - lo) + qi - lo, stages)
       shape = (bkv, bq)   # transposed tile: key rows, query columns
-      plgpu.barrier_wait(q_bars.at[slot])
-      s2 = mc.mma_new(k_smem, q_smems.at[slot].T, shape) * scale2
-      if masked:
-        s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0), mc.bcast(row_end, shape, 0),
-                           qi * bq + mc.iota(shape, 1))
-      plgpu.barrier_wait(lse_bars.at[slot])
-      lse = mc.load_vector(lse_smems.at[slot], mc.WGMMA_COL)
-      p = bm.probs_from_lse(s2, lse, 1)
-      plgpu.barrier_wait(do_bars.at[slot])
-      dv = mc.mma_accumulate(dv, p.astype(do_smems.dtype), do_smems.at[slot],
-                             interpret=interpret)
-      dp = mc.mma_new(v_smem, do_smems.at[slot].T, shape)
+
+      def p_and_dp(s_ref, dp_ref):
+        # Issue S^T = K Q^T and dP^T = V dO^T together; P^T from S^T overlaps dP^T.
+        plgpu.barrier_wait(q_bars.at[slot])
+        plgpu.wgmma(s_ref, k_smem, q_smems.at[slot].T)
+        plgpu.barrier_wait(do_bars.at[slot])
+        plgpu.wgmma(dp_ref, v_smem, do_smems.at[slot].T)
+        plgpu.barrier_wait(lse_bars.at[slot])
+        lse = mc.load_vector(lse_smems.at[slot], mc.WGMMA_COL)
+        s2 = plgpu.wgmma_accumulator_load(s_ref, wait_n=1) * scale2
+        if masked:
+          s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0), mc.bcast(row_end, shape, 0),
+                             qi * bq + mc.iota(shape, 1))
+        p = bm.probs_from_lse(s2, lse, 1)
+        return p, dp_ref[...]
+      p, dp = pl.run_scoped(p_and_dp, plgpu.ACC(shape, jnp.float32),
+                            plgpu.ACC(shape, jnp.float32))
       plgpu.barrier_wait(delta_bars.at[slot])
       delta = mc.load_vector(delta_smems.at[slot], mc.WGMMA_COL)
       ds = bm.dlogits(p, dp, delta, 1)
-      dk = mc.mma_accumulate(dk, ds.astype(q_smems.dtype), q_smems.at[slot],
-                             interpret=interpret)
+      dv, dk = mc.mma_accumulate_pair(dv, p.astype(do_smems.dtype), do_smems.at[slot],
+                                      dk, ds.astype(q_smems.dtype), q_smems.at[slot],
+                                      interpret=interpret)
       plgpu.barrier_arrive(consumed.at[slot])
       return dk, dv
 
@@ -208,7 +221,7 @@ def backward(q, k, v, out, lse, do, kv_start, kv_end, q_start, q_end, *,
   bq, bkv = blocks.block_q, blocks.block_kv_dq
   stages = min(blocks.stages, S // bkv)
   bounds = bm.block_bounds(kv_start, kv_end, tile_rows=mc.COMPUTE_WGS * bq, chunk_rows=bq,
-                           block=bkv)
+                           block=bkv, mask_all=blocks.mask_all_blocks)
   dq = plgpu.kernel(
       functools.partial(_dq_kernel, bq=bq, bkv=bkv, stages=stages, groups=groups,
                         sm_scale=sm_scale, interpret=flag),
@@ -233,7 +246,7 @@ def backward(q, k, v, out, lse, do, kv_start, kv_end, q_start, q_end, *,
   bq, bkv = blocks.block_q_dkv, blocks.block_kv_dkv
   stages = min(blocks.stages, S // bq)
   bounds = bm.block_bounds(q_start, q_end, tile_rows=mc.COMPUTE_WGS * bkv, chunk_rows=bkv,
-                           block=bq)
+                           block=bq, mask_all=blocks.mask_all_blocks)
   dk, dv = plgpu.kernel(
       functools.partial(_dkv_kernel, bq=bq, bkv=bkv, stages=stages, groups=groups,
                         sm_scale=sm_scale, interpret=flag),

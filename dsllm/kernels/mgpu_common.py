@@ -35,11 +35,14 @@ class Blocks:
   block_kv_dkv: int = 64   # dk/dv: key rows per compute warpgroup
   block_q_dkv: int = 64    # dk/dv: queries per streamed block
   stages: int = 2          # depth of the SMEM ring for streamed blocks
+  # Diagnostic only: apply the mask on every block (no unmasked fast path), to
+  # measure what masking costs.
+  mask_all_blocks: bool = False
 
   def __post_init__(self):
     for f in dataclasses.fields(self):
       val = getattr(self, f.name)
-      if f.name != "stages" and val % 64:
+      if f.name.startswith("block_") and val % 64:
         raise ValueError(f"Blocks.{f.name}={val} must be a multiple of 64")
     if self.stages < 2:
       raise ValueError(f"Blocks.stages={self.stages} must be at least 2")
@@ -83,6 +86,20 @@ def mma_accumulate(acc, a, b_ref, *, interpret, after_issue=None):
     if after_issue is not None:
       after_issue()
   return pl.run_state(body)(plgpu.ACC.init(acc))
+
+
+def mma_accumulate_pair(acc0, a0, b0_ref, acc1, a1, b1_ref, *, interpret):
+  """(acc0 + a0 @ b0_ref, acc1 + a1 @ b1_ref), register a, SMEM b: both matmuls are
+  issued before either is awaited (one wgmma wait instead of two)."""
+  if interpret:
+    dot = lambda a, b_ref: jnp.dot(a, b_ref[...], preferred_element_type=jnp.float32)
+    return acc0 + dot(a0, b0_ref), acc1 + dot(a1, b1_ref)
+
+  def body(refs):
+    acc0_ref, acc1_ref = refs
+    plgpu.wgmma(acc0_ref, a0, b0_ref)
+    plgpu.wgmma(acc1_ref, a1, b1_ref)
+  return pl.run_state(body)((plgpu.ACC.init(acc0), plgpu.ACC.init(acc1)))
 
 
 def load_vector(ref, layout):

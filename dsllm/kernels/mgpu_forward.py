@@ -137,7 +137,8 @@ def forward(q, k, v, kv_start, kv_end, *, sm_scale, blocks, interpret):
   K = k.shape[2]
   bq, bkv, stages = blocks.block_q, blocks.block_kv, blocks.stages
   tile = mc.COMPUTE_WGS * bq
-  bounds = bm.block_bounds(kv_start, kv_end, tile_rows=tile, chunk_rows=bq, block=bkv)
+  bounds = bm.block_bounds(kv_start, kv_end, tile_rows=tile, chunk_rows=bq, block=bkv,
+                           mask_all=blocks.mask_all_blocks)
   stages = min(stages, S // bkv)
   kernel = functools.partial(_kernel, bq=bq, bkv=bkv, stages=stages, groups=H // K,
                              sm_scale=sm_scale, interpret=bool(interpret))
