@@ -79,8 +79,8 @@ def throughput():
         wall = time.time() - t0
         e = json.load(open(write_report(work, cfg_t)))["stages"]["tokenize"]
         n_mb = sum(e["bytes_by_source"].values()) / 1e6
-        tok_full = dict(documents_in=e["documents_in"], text_mb=round(n_mb, 1), wall_s=round(wall, 1),
-                        docs_per_s_per_core=round(e["documents_in"] / wall / FLAGS.workers, 1),
+        tok_full = dict(documents_in=e["documents_out"], text_mb=round(n_mb, 1), wall_s=round(wall, 1),
+                        docs_per_s_per_core=round(e["documents_out"] / wall / FLAGS.workers, 1),
                         mb_per_s=round(n_mb / wall, 2), tokens=e["tokens"])
     rows = []
     for stage, wall in times.items():

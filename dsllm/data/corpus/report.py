@@ -73,6 +73,8 @@ def build_report(work_dir: str, cfg=None) -> dict:
                     rec["reasons"] = reasons
                 if name.endswith("dsllm corpus reader"):
                     entry["documents_in_raw"] = int(_value(stats.get("documents", 0)))
+                elif "READER" in name and "documents" in stats:  # the stage's read of the previous output
+                    entry["documents_in"] = max(entry.get("documents_in", 0), int(_value(stats["documents"])))
                 if name.endswith("dsllm tokenize to shards"):
                     entry["tokens"] = int(_value(stats.get("tokens", 0)))
                     entry["documents_out"] = int(_value(stats.get("documents", 0))) - reasons.get(
@@ -82,10 +84,10 @@ def build_report(work_dir: str, cfg=None) -> dict:
                     entry["bytes_by_source"] = _tally(stats, "bytes/source/")
                 if rec:
                     entry["steps"][f"{phase}/{_clean(name)}"] = rec
-        if prev_out is not None:
-            entry["documents_in"] = prev_out
-        elif "documents_in_raw" in entry:
+        if "documents_in_raw" in entry:
             entry["documents_in"] = entry["documents_in_raw"]
+        elif "documents_in" not in entry and prev_out is not None:
+            entry["documents_in"] = prev_out
         if "documents_out" in entry and "documents_in" in entry and entry["documents_in"]:
             entry["removed_fraction"] = round(1 - entry["documents_out"] / entry["documents_in"], 6)
         prev_out = entry.get("documents_out", prev_out)
