@@ -61,6 +61,8 @@ fi
 export PYTHONUNBUFFERED=1
 export JAX_COMPILATION_CACHE_DIR="$STUDY/jax_cache"  # a resumed run compiles from cache
 mkdir -p "$STUDY" "$RESULTS"
+exec > >(tee -a "$STUDY/study_log.txt") 2>&1  # every call's output also goes into study.tar.gz
+say "call started; STUDY=$STUDY BUDGETS=$BUDGETS PER_BUDGET=$PER_BUDGET SPAN=$SPAN SEQ_LEN=$SEQ_LEN VOCAB=$VOCAB"
 S() { $PYTHON -m dsllm.scaling "$@"; }
 # a budget whose noisy curve has no minimum is dropped from the fits with a warning, not fatal
 F() { local cmd=$1; shift; $PYTHON -m dsllm.scaling "$cmd" --skip_degenerate --n_boot="$N_BOOT" "$@"; }
@@ -98,7 +100,9 @@ run_plan() {  # run_plan DIR: train what is left, stopping before the time limit
   local t=$(left)
   if [ "$t" -lt 90 ]; then say "too little time left to start runs ($t s)"; return 0; fi
   say "running $1 ($t s left)"
-  timeout -s TERM $(( t - 30 )) $PYTHON -m dsllm.scaling run --plan="$1" --parallel="$PARALLEL" --keep_going \
+  # --foreground: the TERM goes to the runner alone, which passes one TERM to each trainer (a second
+  # one would cut short the checkpoint the trainer saves on the first)
+  timeout --foreground -k 20 -s TERM $(( t - 40 )) $PYTHON -m dsllm.scaling run --plan="$1" --parallel="$PARALLEL" --keep_going \
     --trainer="${TRAINER:-$PYTHON -m dsllm.train}" \
     --stop_after_s=$(( t - 90 )) || say "runner stopped (exit $?): runs resume from their checkpoints next call"
 }
@@ -146,7 +150,7 @@ cp "$STUDY/plan/results.csv" "$RESULTS/" 2>/dev/null || true
 for f in fit.json prediction.json; do cp "$STUDY/$f" "$RESULTS/" 2>/dev/null || true; done
 for f in isoflop m_opt d_opt loss_vs_compute; do cp "$STUDY/plots/$f.png" "$RESULTS/" 2>/dev/null || true; done
 ( cd "$STUDY" && tar czf "$RESULTS/study.tar.gz" --ignore-failed-read \
-    $(ls -d corpus/stats.json tokens/manifest.json tok/*.json plan.txt plan/plan.json plan/commands.txt \
+    $(ls -d study_log.txt corpus/stats.json tokens/manifest.json tok/*.json plan.txt plan/plan.json plan/commands.txt \
         plan/results.csv check_plan.txt check/plan.json check/results.csv fit.txt fit.json fit_offset.json \
         prediction_before.json prediction.txt prediction.json prediction_offset.json plots 2>/dev/null) \
     $(ls plan/runs/*/train.log check/runs/*/train.log 2>/dev/null) )

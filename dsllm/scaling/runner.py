@@ -162,7 +162,8 @@ def run_plan(plan_dir: str, trainer=DEFAULT_TRAINER, results_path: str | None = 
                 metrics = read_metrics(wd) if rc == 0 else None
                 if metrics is None:
                     counts["failed"] += 1
-                    why = f"exit code {rc}" if rc else f"exit code 0 but no {METRICS_FILE}"
+                    why = f"exit code {rc}" if rc else (f"exit code 0 but no {METRICS_FILE}: stopped before its "
+                                                        "last step (a signal?); run again to resume it")
                     failures.append(f"{name} ({why}); log {os.path.join(wd, LOG_FILE)}:\n{_tail(os.path.join(wd, LOG_FILE))}")
                     log(f"FAILED {name}: {why}")
                 else:

@@ -62,6 +62,24 @@ def test_study_from_the_command_line(tmp_path, fake_trainer):
     assert f"n_layers={run['n_layers']}" in text and "def get_config" in text
 
 
+def test_hparams_refit_from_a_grid_csv(tmp_path):
+    import numpy as np
+
+    rows = ["compute,batch_tokens,learning_rate,loss"]
+    for c in [1e17, 1e18, 1e19]:
+        b_star, lr_star = 0.29 * c**0.33, 0.31 * c**-0.125
+        for b in np.geomspace(1e4, 1e7, 16):
+            for lr in np.geomspace(1e-4, 1e-2, 16):
+                loss = 2 * c**-0.04 * (1 + 0.004 * np.log(b / b_star) ** 2 + 0.005 * np.log(lr / lr_star) ** 2)
+                rows.append(f"{c},{b},{lr},{loss}")
+    (tmp_path / "grid.csv").write_text("\n".join(rows) + "\n")
+    r = json.loads(cli("hparams", f"--fit={tmp_path}/grid.csv", "--json", "--n_boot=100").stdout)
+    assert r["batch_exponent"] == pytest.approx(0.33, abs=0.04) and r["lr_exponent"] == pytest.approx(-0.125, abs=0.04)
+    assert len(r["batch_exponent_interval"]) == 2 and r["paper"]["lr_base"] == 0.3118
+    text = cli("hparams", f"--fit={tmp_path}/grid.csv", "--n_boot=50").stdout
+    assert "near-optimal runs (within 0.25%" in text and "learning_rate = " in text
+
+
 def test_errors_are_one_clear_line(tmp_path):
     p = cli("fit", f"--results={tmp_path}/none.csv", ok=False)
     assert p.returncode == 2 and "no results file" in p.stderr and "Traceback" not in p.stderr
