@@ -24,7 +24,8 @@ def main(argv):
     from dsllm.train.loop import train  # imported after flag parsing: bad flags fail before JAX starts
 
     final = train(_CONFIG.value, _WORKDIR.value)
-    logging.info("final: %s", {k: v for k, v in final.items() if k != "sample"})
+    if final is not None:  # None: stopped by a signal after saving a checkpoint
+        logging.getLogger("dsllm.train").info("final: %s", {k: v for k, v in final.items() if k != "sample"})
 
 
 def run():

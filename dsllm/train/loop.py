@@ -87,8 +87,11 @@ def evaluate(cfg, eval_step, params, batch_sharding) -> dict:
             "val_bpb": totals["nats"] / (math.log(2) * totals["bytes"]) if totals["bytes"] else float("nan")}
 
 
-def train(cfg, workdir: str) -> dict:
-    """Trains (or resumes) the run in `workdir`; returns the final metrics."""
+def train(cfg, workdir: str, stop_at_step: int | None = None) -> dict | None:
+    """Trains (or resumes) the run in `workdir`; returns the final metrics.
+
+    stop_at_step: behave as if SIGTERM arrived after that step (checkpoint, return None); for
+    time-sliced jobs and tests."""
     _check_config(cfg)
     os.makedirs(workdir, exist_ok=True)
     final_path = os.path.join(workdir, "final_metrics.json")
@@ -135,8 +138,8 @@ def train(cfg, workdir: str) -> dict:
                 logger.eval(done, evaluate(cfg, eval_step, state["params"], setup.batch_sharding))
             if ckpt.save(done, state, data, cfg, force=done == t.steps):
                 last_saved = done
-            if stop.signal:
-                stopped = (stop.signal, done)
+            if stop.signal or done == stop_at_step:
+                stopped = (stop.signal or "stop_at_step", done)
                 break
         if stopped:
             if last_saved != stopped[1]:
@@ -145,7 +148,7 @@ def train(cfg, workdir: str) -> dict:
             logger.close()
             log.warning("stopped by %s at step %d; checkpoint saved in %s. Run the same command to resume.",
                         stopped[0], stopped[1], ckpt.directory)
-            raise SystemExit(0)
+            return None
         final_eval = evaluate(cfg, eval_step, state["params"], setup.batch_sharding)
         logger.eval(t.steps, final_eval)
         sample = None

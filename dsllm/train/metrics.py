@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -31,7 +32,10 @@ class MetricsLogger:
                  peak_flops: float | None):
         from tensorboardX import SummaryWriter
 
-        self.writer = SummaryWriter(os.path.join(workdir, "tensorboard")) if jax.process_index() == 0 else None
+        primary = jax.process_index() == 0
+        self.writer = SummaryWriter(os.path.join(workdir, "tensorboard")) if primary else None
+        # one JSON line per logged step as well: easy to read back for plots, tests and sweeps
+        self.jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a") if primary else None
         self.total_steps = total_steps
         self.tokens_per_step = tokens_per_step
         self.flops_per_token = flops_per_token
@@ -79,9 +83,12 @@ class MetricsLogger:
             for k, v in scalars.items():
                 self.writer.add_scalar(f"{prefix}/{k}", v, step)
             self.writer.flush()
+            self.jsonl.write(json.dumps({"kind": prefix, "step": step, **scalars}) + "\n")
+            self.jsonl.flush()
 
     def close(self):
         if self._progress:
             self._progress.stop()
         if self.writer:
             self.writer.close()
+            self.jsonl.close()

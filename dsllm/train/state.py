@@ -52,7 +52,7 @@ def model_spec(model_cfg) -> ModelSpec:
 
 
 def init_params(model_cfg, seed: int) -> dict:
-    return nnx.split(Transformer(model_cfg, nnx.Rngs(params=seed)))[1].to_pure_dict()
+    return nnx.to_pure_dict(nnx.split(Transformer(model_cfg, nnx.Rngs(params=seed)))[1])
 
 
 def flops_per_token(m, seq_len: int) -> float:

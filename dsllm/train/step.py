@@ -68,7 +68,7 @@ def make_train_step(setup: TrainSetup, loss_fn, micro_batches: int = 1):
         loss, metrics, grads = loss_and_grads(graphdef, loss_fn, state["params"], batch, micro_batches)
         updates, opt_state = optimizer.update(grads, state["opt_state"], state["params"])
         params = optax.apply_updates(state["params"], updates)
-        metrics = {**metrics, "loss": loss, "grad_norm": optax.global_norm(grads),
+        metrics = {**metrics, "loss": loss, "grad_norm": optax.tree.norm(grads),
                    "learning_rate": schedule(state["step"])}
         return {"params": params, "opt_state": opt_state, "step": state["step"] + 1}, metrics
 
