@@ -67,9 +67,10 @@ def train_tokenizer(input_files: list[str], vocab_size: int | None, out_dir: str
     pad_to: model vocabulary size recorded as `tok.vocab_size` (default: vocab_size).
     backend: "sentencepiece" (default) or "hf" (Hugging Face tokenizers, DeepSeek's exact
       pre-tokenizer).
-    options: passed to the backend trainer (sentencepiece: character_coverage, max_piece_length,
-      max_sentence_bytes, input_sentence_size, num_threads, extra; hf: min_frequency,
-      max_token_length).
+    options: passed to the backend trainer (sentencepiece: pretokenizer ("native": SentencePiece's
+      own script/digit/whitespace splitting, or "deepseek": DeepSeek's regex splits first),
+      character_coverage, max_piece_length, max_sentence_bytes, input_sentence_size, num_threads,
+      extra; hf: min_frequency, max_token_length).
     """
     n_special = len(SPECIAL_TOKENS)
     if learned_tokens is not None:
@@ -102,6 +103,7 @@ def train_tokenizer(input_files: list[str], vocab_size: int | None, out_dir: str
     name = name or f"{'spm' if backend == 'sentencepiece' else 'hf'}:{os.path.abspath(out_dir)}"
     write_meta(out_dir, dict(
         name=name, backend=backend, model_file=model_file, vocab_size=pad_to,
+        pretokenizer=options.get("pretokenizer", "native") if backend == "sentencepiece" else "deepseek",
         tokenizer_vocab_size=vocab_size, learned_tokens=vocab_size - n_special,
         special_tokens=list(SPECIAL_TOKENS), inputs=[os.path.abspath(f) for f in files],
         options={k: v for k, v in options.items() if isinstance(v, (int, float, str, bool, type(None)))},

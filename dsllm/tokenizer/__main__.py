@@ -24,6 +24,8 @@ flags.DEFINE_enum("preset", None, ["deepseek"], "deepseek: 100,000 learned + 15 
 flags.DEFINE_string("out", None, "output directory")
 flags.DEFINE_enum("backend", "sentencepiece", ["sentencepiece", "hf"], "trainer backend")
 flags.DEFINE_string("text_field", "text", "JSONL/Parquet field holding the text")
+flags.DEFINE_enum("pretokenizer", "native", ["native", "deepseek"],
+                  "sentencepiece: native script/digit splitting, or DeepSeek's regex pre-tokenizer first")
 flags.DEFINE_float("character_coverage", 0.9995, "sentencepiece: characters covered by pieces (rest -> bytes)")
 flags.DEFINE_integer("max_piece_length", 32, "sentencepiece: longest piece in characters")
 flags.DEFINE_integer("max_sentence_bytes", 1 << 16, "sentencepiece: longer lines are split (never dropped)")
@@ -55,7 +57,7 @@ def main(argv):
                 _fail("train needs --vocab_size, --learned_tokens or --preset=deepseek")
             opts = {}
             if FLAGS.backend == "sentencepiece":
-                opts = dict(character_coverage=FLAGS.character_coverage, max_piece_length=FLAGS.max_piece_length,
+                opts = dict(pretokenizer=FLAGS.pretokenizer, character_coverage=FLAGS.character_coverage, max_piece_length=FLAGS.max_piece_length,
                             max_sentence_bytes=FLAGS.max_sentence_bytes,
                             input_sentence_size=FLAGS.input_sentence_size, num_threads=FLAGS.num_threads)
             else:

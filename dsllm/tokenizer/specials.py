@@ -66,3 +66,12 @@ def deepseek_pre_tokenizer():
         [pt.Split(Regex(r), behavior="isolated", invert=False) for r in DEEPSEEK_SPLITS]
         + [pt.Digits(individual_digits=True),
            pt.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False)])
+
+
+def deepseek_splitter():
+    """DeepSeek's pre-tokenizer without the final ByteLevel step: splits text into the same
+    pieces (as plain strings), for the SentencePiece backend's `pretokenizer="deepseek"`."""
+    from tokenizers import Regex, pre_tokenizers as pt
+
+    return pt.Sequence([pt.Split(Regex(r), behavior="isolated", invert=False) for r in DEEPSEEK_SPLITS]
+                       + [pt.Digits(individual_digits=True)])

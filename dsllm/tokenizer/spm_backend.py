@@ -65,6 +65,14 @@ class SentencePieceTokenizer(Tokenizer):
                                    self._special_ids, np.arange(self._special_ids.size)) else None)
         self._ws_bytes = [self._sp.PieceToId(f"<0x{b:02X}>") for b in WS.encode()]
         self._has_bytes = all(self._sp.IsByte(i) for i in self._ws_bytes)
+        self.pretokenizer = meta.get("pretokenizer", "native")
+        if self.pretokenizer not in ("native", "deepseek"):
+            raise TokenizerError(f"unknown pretokenizer {self.pretokenizer!r} in {model_path}'s metadata")
+        self._splitter = None
+        if self.pretokenizer == "deepseek":
+            from dsllm.tokenizer.specials import deepseek_splitter
+
+            self._splitter = deepseek_splitter()
 
     # --- encode -------------------------------------------------------------------------
     def _escape_ws(self, text: str) -> list[int]:
@@ -78,13 +86,38 @@ class SentencePieceTokenizer(Tokenizer):
             out.extend(ids)
         return out
 
+    def _encode_pretokenized(self, texts: list[str], threads: int) -> list[list[int]]:
+        """DeepSeek's regex splits first, then SentencePiece on each piece (never across one)."""
+        pieces, counts = [], []
+        for t in texts:
+            ps = [p for p, _ in self._splitter.pre_tokenize_str(t)]
+            pieces.extend(ps)
+            counts.append(len(ps))
+        enc = self._sp.Encode(pieces, num_threads=threads) if pieces else []
+        if self._has_bytes:
+            for i, p in enumerate(pieces):
+                if WS in p:
+                    enc[i] = self._escape_ws(p)
+        out, k = [], 0
+        for n in counts:
+            ids: list[int] = []
+            for e in enc[k:k + n]:
+                ids.extend(e)
+            out.append(ids)
+            k += n
+        return out
+
     def encode(self, text: str) -> list[int]:
+        if self._splitter is not None:
+            return self._encode_pretokenized([text], 1)[0]
         if WS in text and self._has_bytes:
             return self._escape_ws(text)
         return self._sp.Encode(text)
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         texts = list(texts)
+        if self._splitter is not None:
+            return self._encode_pretokenized(texts, self._threads)
         out = self._sp.Encode(texts, num_threads=self._threads)
         if self._has_bytes:
             for i, t in enumerate(texts):
@@ -188,7 +221,40 @@ def training_sentences(docs: Iterator[str], max_bytes: int, stats: dict) -> Iter
                 yield from split_long_line(line, max_bytes, stats)
 
 
-def train_sentencepiece(docs: Iterator[str], out_dir: str, *, vocab_size: int,
+def pretoken_counts(docs: Iterator[str], max_bytes: int, stats: dict) -> Iterator[str]:
+    """Documents -> "piece<TAB>count" lines of DeepSeek pre-tokens (SentencePiece's TSV input):
+    SentencePiece then learns merges inside pre-tokens only. Newline pre-tokens are skipped
+    (they are fixed symbols); a tab inside a pre-token becomes a separate entry (TSV cannot
+    hold it), so no learned piece contains a tab."""
+    import re
+    from collections import Counter
+
+    from dsllm.tokenizer.specials import deepseek_splitter
+
+    splitter = deepseek_splitter()
+    counts: Counter = Counter()
+    for doc in docs:
+        stats["documents"] += 1
+        stats["bytes"] += len(doc.encode("utf-8"))
+        if WS in doc:
+            doc = doc.replace(WS, "")
+        for piece, _ in splitter.pre_tokenize_str(doc):
+            if piece in ("\n", "\r"):
+                continue
+            if "\t" in piece:
+                for part in re.split("(\t)", piece):
+                    if part:
+                        counts[part] += 1
+            else:
+                counts[piece] += 1
+    stats["unique_pretokens"] = len(counts)
+    for piece, n in counts.items():
+        for part in split_long_line(piece, max_bytes, stats):
+            if part != "\t":
+                yield f"{part}\t{n}"
+
+
+def train_sentencepiece(docs: Iterator[str], out_dir: str, *, vocab_size: int, pretokenizer: str = "native",
                         character_coverage: float = 0.9995, max_piece_length: int = 32,
                         max_sentence_bytes: int = 1 << 16, input_sentence_size: int = 0,
                         num_threads: int | None = None, extra: dict | None = None) -> dict:
@@ -216,13 +282,20 @@ def train_sentencepiece(docs: Iterator[str], out_dir: str, *, vocab_size: int,
     )
     if extra:
         kwargs.update(extra)
-    # The trainer rejects sentences > max_sentence_length silently; training_sentences() splits
-    # them first, so none is dropped.
+    if pretokenizer not in ("native", "deepseek"):
+        raise TokenizerError(f"pretokenizer must be 'native' or 'deepseek', got {pretokenizer!r}")
+    if pretokenizer == "deepseek":
+        kwargs["input_format"] = "tsv"
+        sentences = pretoken_counts(docs, max_sentence_bytes, stats)
+    else:
+        sentences = training_sentences(docs, max_sentence_bytes, stats)
+    # The trainer rejects sentences > max_sentence_length silently; both feeders split them
+    # first, so none is dropped.
     with open(os.path.join(out_dir, MODEL_FILE + ".tmp"), "wb") as f:
-        spm.SentencePieceTrainer.Train(
-            sentence_iterator=training_sentences(docs, max_sentence_bytes, stats), model_writer=f, **kwargs)
+        spm.SentencePieceTrainer.Train(sentence_iterator=sentences, model_writer=f, **kwargs)
     os.replace(os.path.join(out_dir, MODEL_FILE + ".tmp"), os.path.join(out_dir, MODEL_FILE))
     if stats["documents"] == 0:
         raise TokenizerError("the tokenizer inputs hold no text")
     stats["train_seconds"] = round(time.time() - t0, 3)
+    stats["pretokenizer"] = pretokenizer
     return stats

@@ -54,8 +54,15 @@ def hf_dir(tmp_path_factory, corpus_file):
     return train_tokenizer([corpus_file], 2048, str(tmp_path_factory.mktemp("hf")), backend="hf")
 
 
-@pytest.fixture(scope="session", params=["spm", "hf"])
-def tok(request, spm_dir, hf_dir):
+@pytest.fixture(scope="session")
+def spm_ds_dir(tmp_path_factory, corpus_file):
+    from dsllm.tokenizer import train_tokenizer
+
+    return train_tokenizer([corpus_file], 2048, str(tmp_path_factory.mktemp("spm_ds")), pretokenizer="deepseek")
+
+
+@pytest.fixture(scope="session", params=["spm", "spm_deepseek", "hf"])
+def tok(request, spm_dir, spm_ds_dir, hf_dir):
     from dsllm.tokenizer import load_tokenizer
 
-    return load_tokenizer(spm_dir if request.param == "spm" else hf_dir)
+    return load_tokenizer({"spm": spm_dir, "spm_deepseek": spm_ds_dir, "hf": hf_dir}[request.param])
