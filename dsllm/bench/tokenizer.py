@@ -27,6 +27,7 @@ from absl import app, flags
 flags.DEFINE_integer("mb", 100, "megabytes of training text")
 flags.DEFINE_string("out", "/tmp/dsllm_tokbench", "work directory (text, tokenizer, results)")
 flags.DEFINE_enum("backend", "sentencepiece", ["sentencepiece", "hf"], "trainer backend")
+flags.DEFINE_enum("pretokenizer", "native", ["native", "deepseek"], "sentencepiece pre-tokenization")
 flags.DEFINE_integer("learned_tokens", 100_000, "learned tokens (specials added on top)")
 flags.DEFINE_integer("pad_to", 102_400, "model vocabulary")
 flags.DEFINE_integer("encode_mb", 20, "megabytes of text to encode for the throughput figure")
@@ -76,9 +77,10 @@ def make_text(path: str, mb: int, seed: int = 0):
 def train_child(argv):
     from dsllm.tokenizer import train_tokenizer
 
-    text, out, backend, learned, pad_to = argv
+    text, out, backend, learned, pad_to, pretok = argv
+    opts = dict(pretokenizer=pretok) if backend == "sentencepiece" else {}
     t0 = time.time()
-    train_tokenizer([text], None, out, backend=backend, learned_tokens=int(learned), pad_to=int(pad_to))
+    train_tokenizer([text], None, out, backend=backend, learned_tokens=int(learned), pad_to=int(pad_to), **opts)
     dt = time.time() - t0
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps(dict(train_seconds=dt, peak_rss_mb=peak_kb / 1024)))
@@ -92,9 +94,10 @@ def main(argv):
     if not os.path.exists(text):
         make_text(text, FLAGS.mb)
     nbytes = os.path.getsize(text)
-    tok_dir = os.path.join(FLAGS.out, f"tok_{FLAGS.backend}_{FLAGS.learned_tokens}")
+    suffix = "_deepseek" if FLAGS.backend == "sentencepiece" and FLAGS.pretokenizer == "deepseek" else ""
+    tok_dir = os.path.join(FLAGS.out, f"tok_{FLAGS.backend}{suffix}_{FLAGS.learned_tokens}")
     r = subprocess.run([sys.executable, "-m", "dsllm.bench.tokenizer", "--train_only_child", text, tok_dir,
-                        FLAGS.backend, str(FLAGS.learned_tokens), str(FLAGS.pad_to)],
+                        FLAGS.backend, str(FLAGS.learned_tokens), str(FLAGS.pad_to), FLAGS.pretokenizer],
                        capture_output=True, text=True)
     if r.returncode:
         sys.exit(r.stderr[-3000:])
@@ -116,12 +119,13 @@ def main(argv):
         tok.encode(d)
     single_bytes = sum(len(d.encode("utf-8")) for d in docs[:2000])
     dt1 = time.time() - t0
-    res.update(backend=FLAGS.backend, text_mb=nbytes / 1e6, learned_tokens=FLAGS.learned_tokens,
+    res.update(backend=FLAGS.backend, pretokenizer=FLAGS.pretokenizer if FLAGS.backend == "sentencepiece" else "deepseek",
+               text_mb=nbytes / 1e6, learned_tokens=FLAGS.learned_tokens,
                vocab_size=tok.vocab_size, cores=os.cpu_count(),
                encode_batch_mb_per_s=enc_bytes / dt / 1e6, encode_single_mb_per_s=single_bytes / dt1 / 1e6,
                bytes_per_token=enc_bytes / max(n_tok, 1), batch_size=FLAGS.batch_size)
     print(json.dumps(res, indent=1))
-    with open(os.path.join(FLAGS.out, f"result_{FLAGS.backend}.json"), "w") as f:
+    with open(os.path.join(FLAGS.out, f"result_{FLAGS.backend}{suffix}.json"), "w") as f:
         json.dump(res, f, indent=1)
 
 

@@ -85,9 +85,12 @@ def run(cfg, stages: list[str] | None = None, *, resume: bool = False) -> str:
     """Runs `stages` (default: every enabled stage in order) and writes `<work_dir>/report.json`."""
     validate(cfg)
     todo = stages or [s for s in STAGES if enabled(cfg, s)]
-    for stage in todo:
-        if stage in STAGES and not enabled(cfg, stage):
+    for stage in todo:  # every check before any work
+        if stage not in STAGES:
+            raise CorpusConfigError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+        if not enabled(cfg, stage):
             raise CorpusConfigError(f"stage {stage!r} is disabled in the config")
+    for stage in todo:
         run_stage(cfg, stage, resume=resume)
     return write_report(cfg.work_dir, cfg)
 
@@ -106,3 +109,15 @@ def validate(cfg):
     m = cfg.minhash
     if min(m.n_grams, m.num_buckets, m.hashes_per_bucket) < 1:
         raise CorpusConfigError("minhash.n_grams, num_buckets and hashes_per_bucket must be >= 1")
+    if cfg.filters.enabled:
+        try:
+            quality.build_filters(cfg.filters)
+        except (TypeError, ValueError) as e:
+            raise CorpusConfigError(str(e)) from None
+    if cfg.tokenize.enabled:
+        from dsllm.tokenizer import TokenizerError, load_tokenizer
+
+        try:
+            load_tokenizer(cfg.tokenize.tokenizer)
+        except TokenizerError as e:
+            raise CorpusConfigError(f"tokenize.tokenizer: {e}") from None

@@ -70,3 +70,17 @@ def test_parquet_and_gzip_inputs(tmp_path):
     run(cfg)
     texts = sorted(r["text"] for r in read_stage(tmp_path / "w", "normalize"))
     assert texts == ["from gzip", "from parquet", "second"]
+
+
+def test_bad_config_fails_before_any_work(tmp_path, write_jsonl):
+    path = write_jsonl("a.jsonl", [GOOD])
+    for over, msg in [({"filters.gopher_quality.min_doc_wordz": 3}, "min_doc_wordz"),
+                      ({"tokenize.enabled": True, "tokenize.tokenizer": str(tmp_path / "none")}, "tokenize.tokenizer")]:
+        cfg = small_config([{"source": "s", "paths": path}], tmp_path / "w", **over)
+        with pytest.raises(CorpusConfigError, match=msg):
+            run(cfg)
+        assert not (tmp_path / "w").exists()
+    cfg = small_config([{"source": "s", "paths": path}], tmp_path / "w")
+    with pytest.raises(CorpusConfigError, match="unknown stage"):
+        run(cfg, ["normalize", "nonsense"])
+    assert not (tmp_path / "w").exists()
