@@ -162,3 +162,15 @@ def test_flops_per_token_follows_design_md():
     m = load_config(config_path("bench_1p6b")).model
     matmul = 24 * (4 * 2048 ** 2 + 3 * 2048 * 5504) + 2048 * 102400
     assert flops_per_token(m, 4096) == 6 * matmul + 6 * 24 * 2048 * 4096
+
+
+def test_model_info_cli_describes_67b_without_allocating():
+    import subprocess
+    import sys
+
+    from helpers import REPO
+    out = subprocess.run([sys.executable, "-m", "dsllm.model.info", f"--config={config_path('deepseek_67b')}"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "PYTHONPATH": REPO})
+    assert out.returncode == 0, out.stderr
+    assert "67,425,001,472" in out.stdout and "FLOPs/token" in out.stdout
