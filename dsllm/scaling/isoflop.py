@@ -153,17 +153,25 @@ def _fit_all(budgets, groups, loss_law):
 
 def fit_isoflop(compute, m, loss, budget=None, loss_law: str = "power", n_boot: int = 1000, seed: int = 0,
                 level: float = DEFAULT_LEVEL, loss_unit: str = "", skip_degenerate: bool = False) -> IsoFlopFit:
-    """skip_degenerate: drop (with a warning) budgets whose curve has no minimum instead of failing."""
+    """skip_degenerate: leave out (with a warning) runs whose loss is not finite and budgets whose
+    curve has no minimum, instead of failing."""
     compute, m, loss = (np.asarray(a, dtype=float) for a in (compute, m, loss))
     if not (compute.shape == m.shape == loss.shape) or compute.ndim != 1:
         raise FitError("compute, m and loss must be 1-D columns of one length")
+    warns = []
     if not np.all(np.isfinite(loss)):
-        raise FitError(f"{int(np.sum(~np.isfinite(loss)))} loss value(s) are not finite (diverged runs?); "
-                       "drop those rows")
+        bad = int(np.sum(~np.isfinite(loss)))
+        if not skip_degenerate:
+            raise FitError(f"{bad} loss value(s) are not finite (diverged runs?); drop those rows "
+                           "(or --skip_degenerate)")
+        warns.append(f"{bad} run(s) with a non-finite loss (diverged?) left out")
+        keep = np.isfinite(loss)
+        compute, m, loss = compute[keep], m[keep], loss[keep]
+        budget = None if budget is None else np.asarray(budget, dtype=float)[keep]
     labels = group_budgets(compute, budget)
     if len(np.unique(labels)) < 2:
         raise FitError(f"scaling exponents need two or more compute budgets; the results hold {len(np.unique(labels))}")
-    curves, warns = [], []
+    curves = []
     for c in np.unique(labels):
         mg, lg = m[labels == c], loss[labels == c]
         try:

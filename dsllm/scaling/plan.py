@@ -28,7 +28,7 @@ import shlex
 
 import numpy as np
 
-from dsllm.scaling.flops import m_flops, n1, n2, train_flops_per_token
+from dsllm.scaling.flops import n1, n2, train_flops_per_token
 from dsllm.scaling.laws import M_OPT_LAW, PowerLaw, hyperparams
 from dsllm.scaling.shapes import ModelShape, shape_for_m
 

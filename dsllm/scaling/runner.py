@@ -174,7 +174,9 @@ def run_plan(plan_dir: str, trainer=DEFAULT_TRAINER, results_path: str | None = 
         counts["not_started"] = len(queue)
     except Interrupted as e:
         log(f"{e}: stopping {len(running)} run(s) in flight; they resume from their checkpoints next time")
-        _terminate(running)
+        for s in previous:  # a further signal must not cut the wait short
+            signal.signal(s, signal.SIG_IGN)
+        _terminate(running, forward=str(e) == "SIGTERM")
         raise
     finally:
         for s, h in previous.items():
@@ -186,9 +188,13 @@ def run_plan(plan_dir: str, trainer=DEFAULT_TRAINER, results_path: str | None = 
     return counts
 
 
-def _terminate(running: dict):
-    for proc, _, _ in running.values():
-        proc.send_signal(signal.SIGTERM)
+def _terminate(running: dict, forward: bool):
+    """Stops the runs in flight and waits for them to save a checkpoint. SIGTERM is passed on to
+    each; SIGINT is not: Ctrl-C in a terminal reaches the whole process group already, and a
+    second signal would make the trainer quit without its stop checkpoint."""
+    if forward:
+        for proc, _, _ in running.values():
+            proc.send_signal(signal.SIGTERM)
     deadline = time.time() + TERM_GRACE_S
     for proc, _, logf in running.values():
         try:

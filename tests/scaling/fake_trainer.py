@@ -5,11 +5,14 @@ surface L(M, D) = E + A / M^alpha + B / D^beta, so that a plan run through it ca
 
 Environment: FAKE_CRASH_AT_STEP=n makes the first invocation that reaches step n die (exit 3)
 before finishing; FAKE_NOISE adds Gaussian noise of that size to the loss; FAKE_STEP_SLEEP
-sleeps that many seconds per step (a run slow enough to be interrupted).
+sleeps that many seconds per step (a run slow enough to be interrupted). SIGTERM or SIGINT is
+written to WORKDIR/signals.txt and, as in the real trainer, ends the run with a checkpoint
+and exit code 0.
 """
 
 import json
 import os
+import signal
 import sys
 import time
 
@@ -18,6 +21,10 @@ E, A, B, ALPHA, BETA = 0.8, 60.0, 300.0, 0.30, 0.30  # bits-per-byte-like number
 
 def surface(m, tokens):
     return E + A / m**ALPHA + B / tokens**BETA
+
+
+class _Stop(Exception):
+    pass
 
 
 def _record(workdir, taken):
@@ -44,6 +51,13 @@ def main(argv):
     print(f"resuming from step {step}" if step else "starting from scratch", flush=True)
     crash_at = int(os.environ.get("FAKE_CRASH_AT_STEP", "0"))
     crashed_flag = os.path.join(workdir, "crashed_once")
+    def on_signal(signum, _frame):  # like the real trainer: note it, checkpoint, exit 0
+        with open(os.path.join(workdir, "signals.txt"), "a") as f:
+            f.write(signal.Signals(signum).name + "\n")
+        raise _Stop
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
     pause = float(os.environ.get("FAKE_STEP_SLEEP", "0"))
     taken = []  # steps this invocation ran, appended to steps_run.txt as it ends (or checkpoints)
     try:
@@ -60,6 +74,10 @@ def main(argv):
                 open(crashed_flag, "w").close()
                 print("simulated crash", flush=True)
                 return 3
+    except _Stop:
+        json.dump({"step": step}, open(ckpt, "w"))
+        print(f"stopped at step {step}", flush=True)
+        return 0
     finally:
         _record(workdir, taken)
     m = 72 * n_layers * d_model**2 + 12 * n_layers * d_model * seq

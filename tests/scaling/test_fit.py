@@ -98,6 +98,10 @@ def test_errors_name_the_problem():
     assert list(fit.budgets) == pytest.approx([1e19, 1e20]) and "C=1e+18" in fit.warnings[0]
     with pytest.raises(FitError, match="not finite"):
         fit_isoflop(cc, mm, np.where(mm > 0, np.nan, 0))
+    diverged = l3.copy()
+    diverged[-1] = np.nan
+    fit = fit_isoflop(c3, m3, diverged, skip_degenerate=True, n_boot=0)
+    assert len(fit.curves[-1]["m"]) == 4 and any("non-finite" in w for w in fit.warnings)
 
 
 def test_three_runs_per_budget_fit_without_intervals():

@@ -125,24 +125,37 @@ def test_bad_final_metrics_is_reported(tmp_path, fake_trainer, base_config):
         run_plan(d, fake_trainer, log=lambda *a: None)
 
 
-def test_sigterm_stops_runs_which_then_resume(tmp_path, fake_trainer, base_config):
-    d, plan = _plan(tmp_path, base_config)
+def _start_runner_and_wait_for_a_checkpoint(d, plan, fake_trainer):
     env = dict(os.environ, PYTHONPATH=ROOT, FAKE_STEP_SLEEP="0.3")
-    runner = subprocess.Popen([sys.executable, "-m", "dsllm.scaling", "run", f"--plan={d}",
-                               f"--trainer={' '.join(fake_trainer)}"], env=env, cwd=ROOT,
+    runner = subprocess.Popen([sys.executable, "-m", "dsllm.scaling", "run", f"--plan={d}", "--parallel=2",
+                               f"--trainer={' '.join(fake_trainer)}"], env=env, cwd=ROOT, start_new_session=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     first = workdir_of(d, plan["runs"][0])
     deadline = time.time() + 30
     while not os.path.exists(os.path.join(first, "ckpt.json")) and time.time() < deadline:
         time.sleep(0.05)
-    runner.send_signal(signal.SIGTERM)
+    return runner, first
+
+
+@pytest.mark.parametrize("how", ["SIGTERM to the runner", "SIGINT to the group (Ctrl-C)"])
+def test_a_stopped_runner_stops_its_runs_once_and_they_resume(tmp_path, fake_trainer, base_config, how):
+    d, plan = _plan(tmp_path, base_config)
+    runner, first = _start_runner_and_wait_for_a_checkpoint(d, plan, fake_trainer)
+    if how.startswith("SIGTERM"):
+        runner.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(runner.pid, signal.SIGINT)
     out, _ = runner.communicate(timeout=30)
     assert runner.returncode == 130, out
     assert "resume from their checkpoints" in out
-    assert not os.path.exists(os.path.join(first, "final_metrics.json"))
-    steps_before = len(open(os.path.join(first, "steps_run.txt")).readlines())
-    time.sleep(1.0)  # the trainer was stopped, not orphaned: it takes no more steps
-    assert len(open(os.path.join(first, "steps_run.txt")).readlines()) == steps_before
+    second = workdir_of(d, plan["runs"][1])
+    for wd in (first, second):  # both runs in flight got exactly one signal, and saved where they stopped
+        assert open(os.path.join(wd, "signals.txt")).read().split() == [how.split()[0]]
+        assert not os.path.exists(os.path.join(wd, "final_metrics.json"))
+        steps = [int(x) for x in open(os.path.join(wd, "steps_run.txt"))]
+        assert json.load(open(os.path.join(wd, "ckpt.json")))["step"] == steps[-1]
     counts = run_plan(d, fake_trainer, log=lambda *a: None)
     assert counts["finished"] == 6
     assert "resuming from step" in open(os.path.join(first, "train.log")).read()
+    steps = [int(x) for x in open(os.path.join(first, "steps_run.txt"))]
+    assert steps == list(range(1, plan["runs"][0]["steps"] + 1))  # no step lost, none repeated
