@@ -37,6 +37,8 @@ T0=$(date +%s)
 : "${ROOTS:=}"                           # comma-separated source dirs (default: python's stdlib + site-packages)
 : "${EXTRA_SET:=}"                       # space-separated KEY=VALUE config overrides for every run
 : "${N_BOOT:=1000}"                       # bootstrap refits behind each interval
+: "${RESUME_RESULTS:=}"                   # results.csv exported by an earlier call on a machine since lost:
+                                         # its runs count as done (the data and plan are rebuilt identically)
 : "${TRAINER:=}"                         # training command (default: $PYTHON -m dsllm.train)
 
 left() { echo $(( TIME_LIMIT - ($(date +%s) - T0) )); }
@@ -93,6 +95,10 @@ fi
 S plan --budgets="$BUDGETS" --per_budget="$PER_BUDGET" --span="$SPAN" --seq_len="$SEQ_LEN" "${law[@]}" \
   --data_path="$STUDY/tokens" --out="$STUDY/plan" "${sets[@]}" > "$STUDY/plan.txt"
 cat "$STUDY/plan.txt"
+if [ -n "$RESUME_RESULTS" ] && [ ! -f "$STUDY/plan/results.csv" ]; then
+  say "taking the finished runs of $RESUME_RESULTS"
+  cp "$RESUME_RESULTS" "$STUDY/plan/results.csv"
+fi
 runs_total=$($PYTHON -c "import json; print(len(json.load(open('$STUDY/plan/plan.json'))['runs']))")
 recorded() { [ -f "$1/results.csv" ] && $PYTHON -c "import csv; print(len(list(csv.DictReader(open('$1/results.csv')))))" || echo 0; }
 

@@ -1,9 +1,12 @@
 """launch/scaling_study.sh at toy scale: the real corpus, tokenizer and shard stages, then the
 sweep, fits, prediction and check run through the stand-in trainer (whose loss surface has a known
-optimum), then the same command again, which must redo nothing."""
+optimum); then the same command again, which must redo nothing; then on a "new machine" (the
+study directory gone) with the exported results.csv, which must rebuild the same data and plan
+and train only the check run."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -40,3 +43,13 @@ def test_study_script_end_to_end(tmp_path, fake_trainer):
                            text=True, timeout=300)
     assert again.returncode == 0 and "COMPLETE" in again.stdout
     assert "start " not in again.stdout and "token shards" not in again.stdout  # nothing redone
+
+    shutil.copy(export / "results.csv", tmp_path / "carried.csv")
+    shutil.rmtree(tmp_path / "study")
+    env["RESUME_RESULTS"] = str(tmp_path / "carried.csv")
+    fresh = subprocess.run(["bash", os.path.join(ROOT, "launch", "scaling_study.sh")], env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert fresh.returncode == 0 and "COMPLETE" in fresh.stdout, fresh.stdout[-3000:] + fresh.stderr[-3000:]
+    started = [l for l in fresh.stdout.splitlines() if l.startswith("start ")]
+    assert len(started) == 1 and started[0].startswith("start C9e14")  # only the check run
+    assert json.load(open(export / "fit.json"))["a"] == fit["a"]
