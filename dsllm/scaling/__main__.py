@@ -193,14 +193,14 @@ def cmd_hparams():
 
 
 def cmd_plan():
-    from dsllm.scaling.plan import make_plan, summary_lines, write_plan
+    from dsllm.scaling.plan import DEFAULT_BASE_CONFIG, make_plan, summary_lines, write_plan
 
     _require("budgets", "out")
     try:
         budgets = [float(b) for b in FLAGS.budgets]
     except ValueError:
         raise UsageError(f"--budgets must be numbers, got {FLAGS.budgets}") from None
-    plan = make_plan(_settings(budgets, "configs/scaling_base.py"))
+    plan = make_plan(_settings(budgets, DEFAULT_BASE_CONFIG))
     write_plan(plan, FLAGS.out, force=FLAGS.force)
     _print(dict(plan, out=FLAGS.out), lambda: summary_lines(plan) + [f"wrote {FLAGS.out}/plan.json and commands.txt"])
 
