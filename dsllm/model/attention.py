@@ -3,7 +3,7 @@
 Segment ids are a required input of every implementation: 1, 2, ... number the documents of
 a packed row, 0 marks padding. A query attends to keys of its own document at or before it.
 
-Implementations (config `model.attention`):
+Implementations (config `model.attention`; "auto", the default, picks pallas on GPU and TPU, xla on CPU):
   xla    reference einsum with the full segment/causal mask; runs anywhere.
   cudnn  cuDNN flash attention through jax, for rows of one document each (padding at the
          end); a packed batch is refused on the host by check_segments.
@@ -22,7 +22,17 @@ from dsllm.model.params import normal_param
 from dsllm.model.rotary import apply_rope
 from dsllm.sharding import constrain
 
-IMPLEMENTATIONS = ("xla", "cudnn", "pallas")
+IMPLEMENTATIONS = ("auto", "xla", "cudnn", "pallas")
+
+
+def resolve_attention(impl: str) -> str:
+    """"auto" is our Pallas kernels on GPU and TPU and the xla reference on CPU."""
+    if impl not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown attention implementation {impl!r}; choose one of {IMPLEMENTATIONS}")
+    if impl == "auto":
+        from dsllm.kernels import default_attention_impl
+        return default_attention_impl(jax.default_backend())
+    return impl
 
 
 def xla_attention(q_BSHE, k_BSKE, v_BSKE, segment_ids_BS, *, causal=True):
@@ -57,7 +67,7 @@ def cudnn_attention(q_BSHE, k_BSKE, v_BSKE, segment_ids_BS, *, causal=True):
 def check_segments(segment_ids, impl: str):
     """Host-side check that a batch is one the attention implementation can honour.
     xla and pallas take any packing; cudnn only one document per row with padding at the end."""
-    if impl != "cudnn":
+    if resolve_attention(impl) != "cudnn":
         return
     seg = np.asarray(segment_ids)
     one_doc = np.all((seg == 1) | (seg == 0)) and np.all(np.diff(seg, axis=-1) <= 0)
@@ -91,7 +101,7 @@ class Attention(nnx.Module):
         self.wv_DKE = normal_param(rngs, (D, K, E), std, ("embed", "kv_heads", "head_dim"))
         self.wo_HED = normal_param(rngs, (H, E, D), std, ("heads", "head_dim", "embed"))
         self.rope_theta = cfg.rope_theta
-        self.impl = cfg.attention
+        self.impl = resolve_attention(cfg.attention)
         self.dtype = dtype
 
     def __call__(self, x_BSD, segment_ids_BS, positions_BS):

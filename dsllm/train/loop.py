@@ -115,6 +115,8 @@ def train(cfg, workdir: str, stop_at_step: int | None = None) -> dict | None:
     if start >= t.steps and os.path.exists(final_path):
         log.info("run already finished (%d steps); final metrics in %s", start, final_path)
         ckpt.close()
+        if hasattr(data, "close"):
+            data.close()
         with open(final_path) as f:
             return json.load(f)
 
@@ -125,39 +127,42 @@ def train(cfg, workdir: str, stop_at_step: int | None = None) -> dict | None:
                            flops_per_token=flops, peak_flops=peak and peak * jax.device_count())
     wall0 = time.time()
     stopped, last_saved = None, None
-    with jax.set_mesh(mesh), _StopRequest() as stop:
-        logger.start(start)
-        for step in range(start, t.steps):
-            local = next(data)
-            check_segments(local["segment_ids"], m.attention)
-            state, metrics = train_step(state, _global_batch(local, setup.batch_sharding))
-            done = step + 1
-            if done % t.log_every == 0 or done == t.steps:
-                logger.train(done, jax.device_get(metrics))
-            if t.eval_every and done % t.eval_every == 0 and done < t.steps:
-                logger.eval(done, evaluate(cfg, eval_step, state["params"], setup.batch_sharding))
-            if ckpt.save(done, state, data, cfg, force=done == t.steps):
-                last_saved = done
-            if stop.signal or done == stop_at_step:
-                stopped = (stop.signal or "stop_at_step", done)
-                break
-        if stopped:
-            if last_saved != stopped[1]:
-                ckpt.save(stopped[1], state, data, cfg, force=True)
-            ckpt.close()
-            logger.close()
-            log.warning("stopped by %s at step %d; checkpoint saved in %s. Run the same command to resume.",
-                        stopped[0], stopped[1], ckpt.directory)
-            return None
-        final_eval = evaluate(cfg, eval_step, state["params"], setup.batch_sharding)
-        logger.eval(t.steps, final_eval)
-        sample = None
-        if t.sample_tokens > 0 and t.sample_prompt:
-            from dsllm.generate import greedy_sample
-            sample = greedy_sample(cfg, setup, state["params"], t.sample_prompt, t.sample_tokens)
-            log.info("sample: %r -> %r", t.sample_prompt, sample)
-    ckpt.close()
-    logger.close()
+    try:
+        with jax.set_mesh(mesh), _StopRequest() as stop:
+            logger.start(start)
+            for step in range(start, t.steps):
+                local = next(data)
+                check_segments(local["segment_ids"], m.attention)
+                state, metrics = train_step(state, _global_batch(local, setup.batch_sharding))
+                done = step + 1
+                if done % t.log_every == 0 or done == t.steps:
+                    logger.train(done, jax.device_get(metrics))
+                if t.eval_every and done % t.eval_every == 0 and done < t.steps:
+                    logger.eval(done, evaluate(cfg, eval_step, state["params"], setup.batch_sharding))
+                if ckpt.save(done, state, data, cfg, force=done == t.steps):
+                    last_saved = done
+                if stop.signal or done == stop_at_step:
+                    stopped = (stop.signal or "stop_at_step", done)
+                    break
+            if stopped:
+                if last_saved != stopped[1]:
+                    ckpt.save(stopped[1], state, data, cfg, force=True)
+                ckpt.wait()
+                log.warning("stopped by %s at step %d; checkpoint saved in %s. Run the same command to resume.",
+                            stopped[0], stopped[1], ckpt.directory)
+                return None
+            final_eval = evaluate(cfg, eval_step, state["params"], setup.batch_sharding)
+            logger.eval(t.steps, final_eval)
+            sample = None
+            if t.sample_tokens > 0 and t.sample_prompt:
+                from dsllm.generate import greedy_sample
+                sample = greedy_sample(cfg, setup, state["params"], t.sample_prompt, t.sample_tokens)
+                log.info("sample: %r -> %r", t.sample_prompt, sample)
+    finally:  # also on errors: finish pending checkpoint writes, stop data workers
+        ckpt.close()
+        logger.close()
+        if hasattr(data, "close"):
+            data.close()
     final = {"step": t.steps, "tokens": t.steps * t.global_batch * t.seq_len, "train_loss": logger.last_loss,
              **final_eval, "wall_s": time.time() - wall0, "flops_per_token": flops,
              "m": state_lib.paper_m(m, t.seq_len), "params": setup.spec.param_count, "sample": sample}
