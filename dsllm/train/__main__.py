@@ -14,6 +14,8 @@ from dsllm.logs import setup_logging
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "configs/<name>.py", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "directory for checkpoints, TensorBoard events and final_metrics.json")
+_DISTRIBUTED = flags.DEFINE_bool("distributed", False, "multi-host: call jax.distributed.initialize() first (it reads "
+                                  "SLURM's or a TPU pod's environment); one process per host")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -21,6 +23,9 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}; options are --config, --config.a.b=value, --workdir")
     setup_logging()
+    if _DISTRIBUTED.value:
+        import jax
+        jax.distributed.initialize()
     from dsllm.train.loop import train  # imported after flag parsing: bad flags fail before JAX starts
 
     final = train(_CONFIG.value, _WORKDIR.value)
