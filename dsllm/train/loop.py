@@ -166,10 +166,11 @@ def train(cfg, workdir: str, stop_at_step: int | None = None) -> dict | None:
     final = {"step": t.steps, "tokens": t.steps * t.global_batch * t.seq_len, "train_loss": logger.last_loss,
              **final_eval, "wall_s": time.time() - wall0, "flops_per_token": flops,
              "m": state_lib.paper_m(m, t.seq_len), "params": setup.spec.param_count, "sample": sample}
-    tmp = final_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(final, f, indent=1)
-    os.replace(tmp, final_path)
+    if jax.process_index() == 0:
+        tmp = final_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(final, f, indent=1)
+        os.replace(tmp, final_path)
     return final
 
 
