@@ -31,7 +31,7 @@ class Blocks:
   """Block sizes. Each program owns COMPUTE_WGS * block_rows resident rows."""
   block_q: int = 64        # forward / dq: query rows per compute warpgroup
   block_kv: int = 128      # forward: keys per streamed block
-  block_kv_dq: int = 64    # dq: keys per streamed block
+  block_kv_dq: int = 128   # dq: keys per streamed block (128 measured 2% faster than 64)
   block_kv_dkv: int = 64   # dk/dv: key rows per compute warpgroup
   block_q_dkv: int = 64    # dk/dv: queries per streamed block
   stages: int = 2          # depth of the SMEM ring for streamed blocks
