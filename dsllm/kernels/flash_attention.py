@@ -54,6 +54,8 @@ def flash_attention(q, k, v, segment_ids=None, *, causal=True, sm_scale=None,
     raise ValueError(f"unknown flash_attention backend {backend!r}: use 'mosaic_gpu' or 'splash'")
   if interpret is True:
     interpret = plgpu.InterpretGPUParams()
+  if not interpret:
+    _check_hopper()
   return _mosaic_gpu_attention(q, k, v, segment_ids, causal=causal, sm_scale=sm_scale,
                                blocks=blocks or Blocks(), interpret=interpret or None)
 
@@ -77,6 +79,15 @@ def _check_inputs(q, k, v, segment_ids):
                                   not jnp.issubdtype(segment_ids.dtype, jnp.integer)):
     raise ValueError(f"segment_ids must be an integer [{B}, {S}] array; got "
                      f"{segment_ids.shape} {segment_ids.dtype}")
+
+
+def _check_hopper():
+  """The compiled kernels use wgmma and setmaxnreg, which exist on sm90 (Hopper) only."""
+  capability = getattr(jax.devices()[0], "compute_capability", None)
+  if capability is not None and str(capability).split(".")[0] != "9":
+    raise ValueError(f"flash_attention's Mosaic GPU kernels need a Hopper GPU (compute "
+                     f"capability 9.0); this device has {capability}. Use attention "
+                     f"'cudnn' or 'xla' here.")
 
 
 def padded_ranges(segment_ids, batch, seq_len, padded_len, *, causal):

@@ -48,3 +48,15 @@ def test_bad_segment_ids_and_backend():
     flash_attention(q, q, q, jnp.zeros((1, 64), jnp.int32))
   with pytest.raises(ValueError, match="unknown flash_attention backend"):
     flash_attention(q, q, q, None, backend="triton")
+
+
+def test_non_hopper_gpu_is_refused(monkeypatch):
+  import jax
+  from dsllm.kernels import flash_attention as fa
+
+  class FakeAmpere:
+    compute_capability = "8.0"
+  monkeypatch.setattr(jax, "devices", lambda *a: [FakeAmpere()])
+  q = jnp.zeros((1, 128, 2, 64), jnp.bfloat16)
+  with pytest.raises(ValueError, match="need a Hopper GPU"):
+    fa.flash_attention(q, q, q, None, backend="mosaic_gpu", interpret=False)
