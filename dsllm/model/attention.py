@@ -12,15 +12,18 @@ Implementations (config `model.attention`; "auto", the default, picks pallas on 
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jax.ad_checkpoint import checkpoint_name
+from jax.sharding import PartitionSpec as P
 
 from dsllm.model.params import normal_param
 from dsllm.model.rotary import apply_rope
-from dsllm.sharding import constrain
+from dsllm.sharding import constrain, logical_to_spec
 
 IMPLEMENTATIONS = ("auto", "xla", "cudnn", "pallas")
 
@@ -76,14 +79,35 @@ def check_segments(segment_ids, impl: str):
                          "(it would attend across documents). Use --config.model.attention=pallas (GPU) or xla.")
 
 
+def pallas_attention(q_BSHE, k_BSKE, v_BSKE, segment_ids_BS, *, causal=True):
+    """Our flash-attention kernels, run per device under shard_map when a mesh is active: a kernel
+    call cannot be partitioned by XLA, so each device gets its rows (batch over data x fsdp) and its
+    heads (over tensor)."""
+    from dsllm.kernels.flash_attention import flash_attention
+
+    kernel = functools.partial(flash_attention, causal=causal)
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh is None or mesh.empty or mesh.size == 1:
+        return kernel(q_BSHE, k_BSKE, v_BSKE, segment_ids_BS)
+    q_spec = logical_to_spec(("batch", "seq", "heads", "head_dim"), q_BSHE.shape, mesh)
+    kv_spec = logical_to_spec(("batch", "seq", "kv_heads", "head_dim"), k_BSKE.shape, mesh)
+    if kv_spec[2] is None and q_spec[2] is not None and k_BSKE.shape[2] > 1:
+        # KV heads too few to split: keep the query heads whole too, so that each device's query
+        # heads map onto its key/value heads by the same grouping (with one KV head, any do).
+        q_spec = P(q_spec[0], None, None, None)
+    seg_spec = P(q_spec[0], None)
+    sharded = jax.shard_map(kernel, mesh=mesh, in_specs=(q_spec, kv_spec, kv_spec, seg_spec), out_specs=q_spec,
+                            check_vma=False)
+    return sharded(q_BSHE, k_BSKE, v_BSKE, segment_ids_BS)
+
+
 def attend(q, k, v, segment_ids, *, impl: str, causal: bool = True):
     if impl == "xla":
         return xla_attention(q, k, v, segment_ids, causal=causal)
     if impl == "cudnn":
         return cudnn_attention(q, k, v, segment_ids, causal=causal)
     if impl == "pallas":
-        from dsllm.kernels.flash_attention import flash_attention
-        return flash_attention(q, k, v, segment_ids, causal=causal)
+        return pallas_attention(q, k, v, segment_ids, causal=causal)
     raise ValueError(f"unknown attention implementation {impl!r}; choose one of {IMPLEMENTATIONS}")
 
 

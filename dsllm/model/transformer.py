@@ -23,9 +23,11 @@ from dsllm.model.norms import RMSNorm
 from dsllm.model.params import normal_param
 from dsllm.sharding import constrain
 
-# Forward primitives of the fused attention kernels (cuDNN through jax; our Pallas kernels):
-# saving their outputs keeps the output and the log-sum-exp the backward pass needs.
-_ATTENTION_PRIMITIVES = ("dot_product_attention_fwd", "dot_product_attention_fwd_wrapper", "pallas_call")
+# Forward primitives of the fused attention kernels (cuDNN through jax; our Pallas kernels, whose
+# Mosaic GPU calls bind `mpmd_map` in jax 0.11.2, `pallas_call` on TPU): saving their outputs keeps
+# the output and the log-sum-exp the backward pass needs.
+_ATTENTION_PRIMITIVES = ("dot_product_attention_fwd", "dot_product_attention_fwd_wrapper", "pallas_call",
+                         "mpmd_map")
 
 
 def _attention_kernel_saveable(prim, *_, **__) -> bool:
