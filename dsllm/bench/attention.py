@@ -68,209 +68,209 @@ SMALL_SHAPES = {"1": (1, 256, 2, 2, 64, 0), "2": (1, 256, 4, 1, 64, 0), "3": (1,
 
 
 def packed_segments(batch, seq, docs, seed=0):
-  """[B, S] int32 ids 1..docs per row: random cut points, so mixed document lengths."""
-  rng = np.random.default_rng(seed)
-  ids = np.zeros((batch, seq), np.int32)
-  for b in range(batch):
-    cuts = np.sort(rng.choice(np.arange(1, seq), docs - 1, replace=False))
-    ids[b] = np.searchsorted(cuts, np.arange(seq), side="right") + 1
-  return jnp.asarray(ids)
+    """[B, S] int32 ids 1..docs per row: random cut points, so mixed document lengths."""
+    rng = np.random.default_rng(seed)
+    ids = np.zeros((batch, seq), np.int32)
+    for b in range(batch):
+        cuts = np.sort(rng.choice(np.arange(1, seq), docs - 1, replace=False))
+        ids[b] = np.searchsorted(cuts, np.arange(seq), side="right") + 1
+    return jnp.asarray(ids)
 
 
 def allowed_pairs(segment_ids, batch, seq):
-  """Causal query-key pairs counted by the benchmark convention."""
-  if segment_ids is None:
-    return batch * seq * seq / 2
-  lengths = [np.bincount(np.asarray(row))[1:] for row in segment_ids]
-  return float(sum((l * (l + 1) // 2).sum() for l in lengths))
+    """Causal query-key pairs counted by the benchmark convention."""
+    if segment_ids is None:
+        return batch * seq * seq / 2
+    lengths = [np.bincount(np.asarray(row))[1:] for row in segment_ids]
+    return float(sum((l * (l + 1) // 2).sum() for l in lengths))
 
 
 def implementations(packed, variants=True):
-  """name -> f(q, k, v, segment_ids). Those that cannot mask documents are left out
-  for packed rows (cuDNN through jax has no segment ids)."""
-  impls = {}
-  wanted = IMPLS.value.split(",")
-  if "pallas" in wanted:
-    impls["pallas"] = lambda q, k, v, seg: flash_attention(q, k, v, seg, causal=True)
-    for name in filter(None, VARIANTS.value.split(",") if variants else []):
-      impls[f"pallas_{name}"] = lambda q, k, v, seg, b=VARIANT_BLOCKS[name]: flash_attention(
-          q, k, v, seg, causal=True, blocks=b)
-  if "cudnn" in wanted and not packed:
-    impls["cudnn"] = lambda q, k, v, seg: jax.nn.dot_product_attention(
-        q, k, v, is_causal=True, implementation="cudnn")
-  if "tokamax" in wanted and not packed:
-    tokamax = _import_tokamax()
-    if tokamax is not None:
-      impls["tokamax_mosaic"] = lambda q, k, v, seg: tokamax.dot_product_attention(
-          q, k, v, is_causal=True, implementation="mosaic")
-  return impls
+    """name -> f(q, k, v, segment_ids). Those that cannot mask documents are left out
+    for packed rows (cuDNN through jax has no segment ids)."""
+    impls = {}
+    wanted = IMPLS.value.split(",")
+    if "pallas" in wanted:
+        impls["pallas"] = lambda q, k, v, seg: flash_attention(q, k, v, seg, causal=True)
+        for name in filter(None, VARIANTS.value.split(",") if variants else []):
+            impls[f"pallas_{name}"] = lambda q, k, v, seg, b=VARIANT_BLOCKS[name]: flash_attention(
+                q, k, v, seg, causal=True, blocks=b)
+    if "cudnn" in wanted and not packed:
+        impls["cudnn"] = lambda q, k, v, seg: jax.nn.dot_product_attention(
+            q, k, v, is_causal=True, implementation="cudnn")
+    if "tokamax" in wanted and not packed:
+        tokamax = _import_tokamax()
+        if tokamax is not None:
+            impls["tokamax_mosaic"] = lambda q, k, v, seg: tokamax.dot_product_attention(
+                q, k, v, is_causal=True, implementation="mosaic")
+    return impls
 
 
 def _import_tokamax():
-  try:
     try:
-      import xprof.cli.tools  # noqa: F401  (tokamax's benchmarking imports it at load)
-    except ImportError:
-      import types
-      for name in ["xprof", "xprof.cli", "xprof.cli.tools"]:
-        sys.modules.setdefault(name, types.ModuleType(name))
-      sys.modules["xprof.cli.tools"].get_kernel_stats_tool = None
-    import tokamax
-    return tokamax
-  except Exception as e:  # an optional comparison: say why it is missing, go on
-    print(f"tokamax unavailable: {e!r}"[:300], flush=True)
-    return None
+        try:
+            import xprof.cli.tools  # noqa: F401  (tokamax's benchmarking imports it at load)
+        except ImportError:
+            import types
+            for name in ["xprof", "xprof.cli", "xprof.cli.tools"]:
+                sys.modules.setdefault(name, types.ModuleType(name))
+            sys.modules["xprof.cli.tools"].get_kernel_stats_tool = None
+        import tokamax
+        return tokamax
+    except Exception as e:  # an optional comparison: say why it is missing, go on
+        print(f"tokamax unavailable: {e!r}"[:300], flush=True)
+        return None
 
 
 def median_seconds(f, *args, burst=5):
-  """Median seconds per call over ITERS bursts of `burst` calls queued back to back,
-  so that the host's dispatch and sync overhead stays out of short kernels' times."""
-  for _ in range(WARMUP.value):
-    jax.block_until_ready(f(*args))
-  times = []
-  for _ in range(ITERS.value):
-    t = time.perf_counter()
-    outs = [f(*args) for _ in range(burst)]
-    jax.block_until_ready(outs)
-    times.append((time.perf_counter() - t) / burst)
-  return statistics.median(times)
+    """Median seconds per call over ITERS bursts of `burst` calls queued back to back,
+    so that the host's dispatch and sync overhead stays out of short kernels' times."""
+    for _ in range(WARMUP.value):
+        jax.block_until_ready(f(*args))
+    times = []
+    for _ in range(ITERS.value):
+        t = time.perf_counter()
+        outs = [f(*args) for _ in range(burst)]
+        jax.block_until_ready(outs)
+        times.append((time.perf_counter() - t) / burst)
+    return statistics.median(times)
 
 
 def rel_err(x, ref):
-  x, ref = x.astype(jnp.float32), ref.astype(jnp.float32)
-  return float(jnp.linalg.norm(x - ref) / jnp.linalg.norm(ref))
+    x, ref = x.astype(jnp.float32), ref.astype(jnp.float32)
+    return float(jnp.linalg.norm(x - ref) / jnp.linalg.norm(ref))
 
 
 def check(f, q, k, v, seg, do, causal=True):
-  """Relative errors of out, dq, dk, dv against the fp32 reference, on key/value head 0
-  and its query heads (attention is separable over heads, so the full problem's
-  gradients restricted to them equal the subset's)."""
-  G = q.shape[2] // k.shape[2]
-  heads = max(G, 2) if q.shape[2] == k.shape[2] else G
-  kvh = heads if G == 1 else 1
+    """Relative errors of out, dq, dk, dv against the fp32 reference, on key/value head 0
+    and its query heads (attention is separable over heads, so the full problem's
+    gradients restricted to them equal the subset's)."""
+    G = q.shape[2] // k.shape[2]
+    heads = max(G, 2) if q.shape[2] == k.shape[2] else G
+    kvh = heads if G == 1 else 1
 
-  def loss(fn, q, k, v):
-    out = fn(q, k, v)
-    return jnp.sum(out.astype(jnp.float32) * do[:, :, :out.shape[2]].astype(jnp.float32)), out
+    def loss(fn, q, k, v):
+        out = fn(q, k, v)
+        return jnp.sum(out.astype(jnp.float32) * do[:, :, :out.shape[2]].astype(jnp.float32)), out
 
-  ours = jax.jit(jax.value_and_grad(lambda q, k, v: loss(lambda *a: f(*a, seg), q, k, v),
-                                    argnums=(0, 1, 2), has_aux=True))
-  (_, out), (dq, dk, dv) = ours(q, k, v)
-  ref_fn = lambda q, k, v: reference_attention(q, k, v, seg, causal=causal)
-  sub = (q[:, :, :heads].astype(jnp.float32), k[:, :, :kvh].astype(jnp.float32),
-         v[:, :, :kvh].astype(jnp.float32))
-  refj = jax.jit(jax.value_and_grad(lambda q, k, v: loss(ref_fn, q, k, v),
-                                    argnums=(0, 1, 2), has_aux=True))
-  (_, rout), (rdq, rdk, rdv) = refj(*sub)
-  errs = {"out": rel_err(out[:, :, :heads], rout), "dq": rel_err(dq[:, :, :heads], rdq),
-          "dk": rel_err(dk[:, :, :kvh], rdk), "dv": rel_err(dv[:, :, :kvh], rdv)}
-  finite = all(bool(jnp.isfinite(x).all()) for x in (out, dq, dk, dv))
-  ok = finite and errs["out"] < OUT_TOL.value and all(
-      errs[n] < GRAD_TOL.value for n in ("dq", "dk", "dv"))
-  return ok, errs
+    ours = jax.jit(jax.value_and_grad(lambda q, k, v: loss(lambda *a: f(*a, seg), q, k, v),
+                                      argnums=(0, 1, 2), has_aux=True))
+    (_, out), (dq, dk, dv) = ours(q, k, v)
+    ref_fn = lambda q, k, v: reference_attention(q, k, v, seg, causal=causal)
+    sub = (q[:, :, :heads].astype(jnp.float32), k[:, :, :kvh].astype(jnp.float32),
+           v[:, :, :kvh].astype(jnp.float32))
+    refj = jax.jit(jax.value_and_grad(lambda q, k, v: loss(ref_fn, q, k, v),
+                                      argnums=(0, 1, 2), has_aux=True))
+    (_, rout), (rdq, rdk, rdv) = refj(*sub)
+    errs = {"out": rel_err(out[:, :, :heads], rout), "dq": rel_err(dq[:, :, :heads], rdq),
+            "dk": rel_err(dk[:, :, :kvh], rdk), "dv": rel_err(dv[:, :, :kvh], rdv)}
+    finite = all(bool(jnp.isfinite(x).all()) for x in (out, dq, dk, dv))
+    ok = finite and errs["out"] < OUT_TOL.value and all(
+        errs[n] < GRAD_TOL.value for n in ("dq", "dk", "dv"))
+    return ok, errs
 
 
 def run_extra_checks(results):
-  for name, (B, S, H, KVH, D, docs, causal) in EXTRA_CHECKS.items():
-    if SMALL.value:
-      B, S, H, KVH = 1, 200, 4, 2
-    keys = jax.random.split(jax.random.key(7), 4)
+    for name, (B, S, H, KVH, D, docs, causal) in EXTRA_CHECKS.items():
+        if SMALL.value:
+            B, S, H, KVH = 1, 200, 4, 2
+        keys = jax.random.split(jax.random.key(7), 4)
+        q = jax.random.normal(keys[0], (B, S, H, D), jnp.bfloat16)
+        k = jax.random.normal(keys[1], (B, S, KVH, D), jnp.bfloat16)
+        v = jax.random.normal(keys[2], (B, S, KVH, D), jnp.bfloat16)
+        do = jax.random.normal(keys[3], (B, S, H, D), jnp.bfloat16)
+        seg = packed_segments(B, S, docs) if docs else None
+        f = lambda q, k, v, seg, causal=causal: flash_attention(q, k, v, seg, causal=causal)
+        try:
+            ok, errs = check(f, q, k, v, seg, do, causal=causal)
+            results[f"check.{name}"] = {"ok": ok, **errs}
+            print(f"check {name}: {'ok' if ok else 'WRONG'} " +
+                  " ".join(f"{n}={e:.2e}" for n, e in errs.items()), flush=True)
+        except Exception:
+            results[f"check.{name}.error"] = traceback.format_exc()[-3000:]
+            print(f"check {name}: ERROR\n{results[f'check.{name}.error']}", flush=True)
+
+
+def run_shape(name, results):
+    B, S, H, KVH, D, docs = (SMALL_SHAPES if SMALL.value else SHAPES)[name]
+    keys = jax.random.split(jax.random.key(int(name)), 4)
     q = jax.random.normal(keys[0], (B, S, H, D), jnp.bfloat16)
     k = jax.random.normal(keys[1], (B, S, KVH, D), jnp.bfloat16)
     v = jax.random.normal(keys[2], (B, S, KVH, D), jnp.bfloat16)
     do = jax.random.normal(keys[3], (B, S, H, D), jnp.bfloat16)
     seg = packed_segments(B, S, docs) if docs else None
-    f = lambda q, k, v, seg, causal=causal: flash_attention(q, k, v, seg, causal=causal)
-    try:
-      ok, errs = check(f, q, k, v, seg, do, causal=causal)
-      results[f"check.{name}"] = {"ok": ok, **errs}
-      print(f"check {name}: {'ok' if ok else 'WRONG'} " +
-            " ".join(f"{n}={e:.2e}" for n, e in errs.items()), flush=True)
-    except Exception:
-      results[f"check.{name}.error"] = traceback.format_exc()[-3000:]
-      print(f"check {name}: ERROR\n{results[f'check.{name}.error']}", flush=True)
-
-
-def run_shape(name, results):
-  B, S, H, KVH, D, docs = (SMALL_SHAPES if SMALL.value else SHAPES)[name]
-  keys = jax.random.split(jax.random.key(int(name)), 4)
-  q = jax.random.normal(keys[0], (B, S, H, D), jnp.bfloat16)
-  k = jax.random.normal(keys[1], (B, S, KVH, D), jnp.bfloat16)
-  v = jax.random.normal(keys[2], (B, S, KVH, D), jnp.bfloat16)
-  do = jax.random.normal(keys[3], (B, S, H, D), jnp.bfloat16)
-  seg = packed_segments(B, S, docs) if docs else None
-  fwd_flops = 4 * D * H * allowed_pairs(seg, B, S)
-  label = f"shape{name} B{B} S{S} H{H} KV{KVH} D{D}" + (f" packed~{docs}docs" if docs else "")
-  print(f"== {label}: {fwd_flops / 1e12:.2f} TFLOP forward", flush=True)
-  for impl, f in implementations(bool(docs), name in VARIANT_SHAPES.value.split(",")).items():
-    key = f"shape{name}.{impl}"
-    try:
-      ok, errs = check(f, q, k, v, seg, do)
-      results[key + ".relerr"] = errs
-      print(f"{key}: relerr " + " ".join(f"{n}={e:.2e}" for n, e in errs.items()), flush=True)
-      if not ok:
-        results[key + ".status"] = "WRONG"
-        print(f"{key}: WRONG, not timed", flush=True)
-        continue
-      fwd = jax.jit(lambda q, k, v, f=f: f(q, k, v, seg))
-      t = median_seconds(fwd, q, k, v)
-      results[key + ".fwd_ms"] = t * 1e3
-      results[key + ".fwd_tflops"] = fwd_flops / t / 1e12
-      grad = jax.jit(jax.grad(lambda q, k, v, f=f: f(q, k, v, seg).astype(jnp.float32).sum(),
-                              argnums=(0, 1, 2)))
-      t2 = median_seconds(grad, q, k, v)
-      results[key + ".fwdbwd_ms"] = t2 * 1e3
-      results[key + ".fwdbwd_tflops"] = 3.5 * fwd_flops / t2 / 1e12
-      print(f"{key}: fwd {t * 1e3:.3f} ms {fwd_flops / t / 1e12:.1f} TFLOP/s | fwd+bwd "
-            f"{t2 * 1e3:.3f} ms {3.5 * fwd_flops / t2 / 1e12:.1f} TFLOP/s", flush=True)
-    except Exception:
-      results[key + ".error"] = traceback.format_exc()[-3000:]
-      print(f"{key}: ERROR\n{results[key + '.error']}", flush=True)
+    fwd_flops = 4 * D * H * allowed_pairs(seg, B, S)
+    label = f"shape{name} B{B} S{S} H{H} KV{KVH} D{D}" + (f" packed~{docs}docs" if docs else "")
+    print(f"== {label}: {fwd_flops / 1e12:.2f} TFLOP forward", flush=True)
+    for impl, f in implementations(bool(docs), name in VARIANT_SHAPES.value.split(",")).items():
+        key = f"shape{name}.{impl}"
+        try:
+            ok, errs = check(f, q, k, v, seg, do)
+            results[key + ".relerr"] = errs
+            print(f"{key}: relerr " + " ".join(f"{n}={e:.2e}" for n, e in errs.items()), flush=True)
+            if not ok:
+                results[key + ".status"] = "WRONG"
+                print(f"{key}: WRONG, not timed", flush=True)
+                continue
+            fwd = jax.jit(lambda q, k, v, f=f: f(q, k, v, seg))
+            t = median_seconds(fwd, q, k, v)
+            results[key + ".fwd_ms"] = t * 1e3
+            results[key + ".fwd_tflops"] = fwd_flops / t / 1e12
+            grad = jax.jit(jax.grad(lambda q, k, v, f=f: f(q, k, v, seg).astype(jnp.float32).sum(),
+                                    argnums=(0, 1, 2)))
+            t2 = median_seconds(grad, q, k, v)
+            results[key + ".fwdbwd_ms"] = t2 * 1e3
+            results[key + ".fwdbwd_tflops"] = 3.5 * fwd_flops / t2 / 1e12
+            print(f"{key}: fwd {t * 1e3:.3f} ms {fwd_flops / t / 1e12:.1f} TFLOP/s | fwd+bwd "
+                  f"{t2 * 1e3:.3f} ms {3.5 * fwd_flops / t2 / 1e12:.1f} TFLOP/s", flush=True)
+        except Exception:
+            results[key + ".error"] = traceback.format_exc()[-3000:]
+            print(f"{key}: ERROR\n{results[key + '.error']}", flush=True)
 
 
 def summary(results):
-  print("\n== summary (TFLOP/s fwd/fwd+bwd; ratios in this run)")
-  for s in ("1", "2", "3"):
-    impls = sorted({k.split(".")[1] for k in results if k.startswith(f"shape{s}.")
-                    and k.endswith(".fwd_tflops")})
-    row = {i: (results[f"shape{s}.{i}.fwd_tflops"], results[f"shape{s}.{i}.fwdbwd_tflops"])
-           for i in impls}
-    if row:
-      print(f"shape{s}: " + ", ".join(f"{i} {a:.1f}/{b:.1f}" for i, (a, b) in row.items()))
-    for ours in [i for i in impls if i.startswith("pallas")]:
-      for other in ("cudnn", "tokamax_mosaic"):
-        if other in row:
-          print(f"  {ours}/{other}: fwd {row[ours][0] / row[other][0]:.2f}x, "
-                f"fwd+bwd {row[ours][1] / row[other][1]:.2f}x")
-  for impl in sorted({k.split(".")[1] for k in results if k.startswith("shape3.")
-                      and k.endswith(".fwd_tflops")}):
-    one = results.get(f"shape1.{impl}.fwd_tflops")
-    if one:
-      print(f"  packed shape3/shape1 ({impl}): fwd {results[f'shape3.{impl}.fwd_tflops'] / one:.2f}, "
-            f"fwd+bwd {results[f'shape3.{impl}.fwdbwd_tflops'] / results[f'shape1.{impl}.fwdbwd_tflops']:.2f}")
+    print("\n== summary (TFLOP/s fwd/fwd+bwd; ratios in this run)")
+    for s in ("1", "2", "3"):
+        impls = sorted({k.split(".")[1] for k in results if k.startswith(f"shape{s}.")
+                        and k.endswith(".fwd_tflops")})
+        row = {i: (results[f"shape{s}.{i}.fwd_tflops"], results[f"shape{s}.{i}.fwdbwd_tflops"])
+               for i in impls}
+        if row:
+            print(f"shape{s}: " + ", ".join(f"{i} {a:.1f}/{b:.1f}" for i, (a, b) in row.items()))
+        for ours in [i for i in impls if i.startswith("pallas")]:
+            for other in ("cudnn", "tokamax_mosaic"):
+                if other in row:
+                    print(f"  {ours}/{other}: fwd {row[ours][0] / row[other][0]:.2f}x, "
+                          f"fwd+bwd {row[ours][1] / row[other][1]:.2f}x")
+    for impl in sorted({k.split(".")[1] for k in results if k.startswith("shape3.")
+                        and k.endswith(".fwd_tflops")}):
+        one = results.get(f"shape1.{impl}.fwd_tflops")
+        if one:
+            print(f"  packed shape3/shape1 ({impl}): fwd {results[f'shape3.{impl}.fwd_tflops'] / one:.2f}, "
+                  f"fwd+bwd {results[f'shape3.{impl}.fwdbwd_tflops'] / results[f'shape1.{impl}.fwdbwd_tflops']:.2f}")
 
 
 def main(argv):
-  del argv
-  results = {"devices": str(jax.devices()), "jax": jax.__version__}
-  print(results, flush=True)
-  path = OUT_PATH.value or (os.path.join(os.environ["OUT"], "bench_attention.json")
-                            if os.environ.get("OUT") else None)
+    del argv
+    results = {"devices": str(jax.devices()), "jax": jax.__version__}
+    print(results, flush=True)
+    path = OUT_PATH.value or (os.path.join(os.environ["OUT"], "bench_attention.json")
+                              if os.environ.get("OUT") else None)
 
-  def save():  # after every shape, so a run cut short keeps what it measured
-    if path:
-      with open(path + ".tmp", "w") as f:
-        json.dump(results, f, indent=1)
-      os.replace(path + ".tmp", path)
+    def save():  # after every shape, so a run cut short keeps what it measured
+        if path:
+            with open(path + ".tmp", "w") as f:
+                json.dump(results, f, indent=1)
+            os.replace(path + ".tmp", path)
 
-  for name in SHAPE_NAMES.value.split(","):
-    run_shape(name, results)
+    for name in SHAPE_NAMES.value.split(","):
+        run_shape(name, results)
+        save()
+    if EXTRA.value and "pallas" in IMPLS.value:
+        run_extra_checks(results)
+    summary(results)
     save()
-  if EXTRA.value and "pallas" in IMPLS.value:
-    run_extra_checks(results)
-  summary(results)
-  save()
 
 
 if __name__ == "__main__":
-  app.run(main)
+    app.run(main)

@@ -34,103 +34,103 @@ MASK_VALUE = float(jnp.finfo(jnp.float32).min)
 # ---------------------------------------------------------------- row ranges (XLA)
 
 def document_bounds(segment_ids):
-  """[B, S] ids -> (start, end) [B, S] int32: the run of equal ids holding each position."""
-  B, S = segment_ids.shape
-  pos = jnp.broadcast_to(jnp.arange(S, dtype=jnp.int32), (B, S))
-  first = jnp.concatenate(
-      [jnp.ones((B, 1), bool), segment_ids[:, 1:] != segment_ids[:, :-1]], axis=1)
-  last = jnp.concatenate(
-      [segment_ids[:, 1:] != segment_ids[:, :-1], jnp.ones((B, 1), bool)], axis=1)
-  start = lax.cummax(jnp.where(first, pos, 0), axis=1)
-  end = lax.cummin(jnp.where(last, pos + 1, S), axis=1, reverse=True)
-  return start, end
+    """[B, S] ids -> (start, end) [B, S] int32: the run of equal ids holding each position."""
+    B, S = segment_ids.shape
+    pos = jnp.broadcast_to(jnp.arange(S, dtype=jnp.int32), (B, S))
+    first = jnp.concatenate(
+        [jnp.ones((B, 1), bool), segment_ids[:, 1:] != segment_ids[:, :-1]], axis=1)
+    last = jnp.concatenate(
+        [segment_ids[:, 1:] != segment_ids[:, :-1], jnp.ones((B, 1), bool)], axis=1)
+    start = lax.cummax(jnp.where(first, pos, 0), axis=1)
+    end = lax.cummin(jnp.where(last, pos + 1, S), axis=1, reverse=True)
+    return start, end
 
 
 def row_ranges(segment_ids, batch, seq_len, *, causal):
-  """Allowed intervals per query row and per key row, each [B, S] int32.
+    """Allowed intervals per query row and per key row, each [B, S] int32.
 
-  Returns (kv_start, kv_end, q_start, q_end) as described in the module docstring.
-  segment_ids None means one document per row.
-  """
-  pos = jnp.broadcast_to(jnp.arange(seq_len, dtype=jnp.int32), (batch, seq_len))
-  if segment_ids is None:
-    doc_start = jnp.zeros_like(pos)
-    doc_end = jnp.full_like(pos, seq_len)
-  else:
-    doc_start, doc_end = document_bounds(segment_ids)
-  kv_start, q_end = doc_start, doc_end
-  kv_end = pos + 1 if causal else doc_end
-  q_start = pos if causal else doc_start
-  return kv_start, kv_end, q_start, q_end
+    Returns (kv_start, kv_end, q_start, q_end) as described in the module docstring.
+    segment_ids None means one document per row.
+    """
+    pos = jnp.broadcast_to(jnp.arange(seq_len, dtype=jnp.int32), (batch, seq_len))
+    if segment_ids is None:
+        doc_start = jnp.zeros_like(pos)
+        doc_end = jnp.full_like(pos, seq_len)
+    else:
+        doc_start, doc_end = document_bounds(segment_ids)
+    kv_start, q_end = doc_start, doc_end
+    kv_end = pos + 1 if causal else doc_end
+    q_start = pos if causal else doc_start
+    return kv_start, kv_end, q_start, q_end
 
 
 # ---------------------------------------------------------------- block bounds (XLA)
 
 def block_bounds(row_start, row_end, *, tile_rows, chunk_rows, block, mask_all=False):
-  """Which streamed blocks each resident tile visits, [B, S // chunk_rows, 4] int32.
+    """Which streamed blocks each resident tile visits, [B, S // chunk_rows, 4] int32.
 
-  A kernel program owns `tile_rows` resident rows, split into chunks of
-  `chunk_rows` (one per compute warpgroup), and streams blocks of `block` columns.
-  For each chunk: (lo, hi, inner_lo, inner_hi), where [lo, hi) are the blocks the
-  whole tile must visit (shared by its chunks: they consume one stream) and
-  [inner_lo, inner_hi) within it are the blocks where every (row, column) pair of
-  the chunk is allowed, so the mask can be skipped.
-  """
-  B, S = row_start.shape
-  n_tiles, n_chunks = S // tile_rows, S // chunk_rows
-  t_start = row_start.reshape(B, n_tiles, tile_rows)
-  t_end = row_end.reshape(B, n_tiles, tile_rows)
-  lo = t_start.min(-1) // block
-  hi = -(-t_end.max(-1) // block)
-  lo, hi = (jnp.repeat(x, tile_rows // chunk_rows, axis=1) for x in (lo, hi))
-  c_start = row_start.reshape(B, n_chunks, chunk_rows)
-  c_end = row_end.reshape(B, n_chunks, chunk_rows)
-  inner_lo = jnp.clip(-(-c_start.max(-1) // block), lo, hi)
-  inner_hi = jnp.clip(c_end.min(-1) // block, inner_lo, hi)
-  if mask_all:
-    inner_lo = inner_hi = hi
-  return jnp.stack([lo, hi, inner_lo, inner_hi], axis=-1).astype(jnp.int32)
+    A kernel program owns `tile_rows` resident rows, split into chunks of
+    `chunk_rows` (one per compute warpgroup), and streams blocks of `block` columns.
+    For each chunk: (lo, hi, inner_lo, inner_hi), where [lo, hi) are the blocks the
+    whole tile must visit (shared by its chunks: they consume one stream) and
+    [inner_lo, inner_hi) within it are the blocks where every (row, column) pair of
+    the chunk is allowed, so the mask can be skipped.
+    """
+    B, S = row_start.shape
+    n_tiles, n_chunks = S // tile_rows, S // chunk_rows
+    t_start = row_start.reshape(B, n_tiles, tile_rows)
+    t_end = row_end.reshape(B, n_tiles, tile_rows)
+    lo = t_start.min(-1) // block
+    hi = -(-t_end.max(-1) // block)
+    lo, hi = (jnp.repeat(x, tile_rows // chunk_rows, axis=1) for x in (lo, hi))
+    c_start = row_start.reshape(B, n_chunks, chunk_rows)
+    c_end = row_end.reshape(B, n_chunks, chunk_rows)
+    inner_lo = jnp.clip(-(-c_start.max(-1) // block), lo, hi)
+    inner_hi = jnp.clip(c_end.min(-1) // block, inner_lo, hi)
+    if mask_all:
+        inner_lo = inner_hi = hi
+    return jnp.stack([lo, hi, inner_lo, inner_hi], axis=-1).astype(jnp.int32)
 
 
 # ---------------------------------------------------------------- in-kernel tile math
 
 def range_mask(x, row_start, row_end, col_ids):
-  """x [R, C] where row_start <= col < row_end, else MASK_VALUE.
+    """x [R, C] where row_start <= col < row_end, else MASK_VALUE.
 
-  row_start/row_end are already broadcast to [R, C] (the kernels broadcast with
-  their own layouts); col_ids [R, C] are absolute column indices.
-  """
-  # Two selects rather than one on (a & b): the same function, and the simplest
-  # form for the Mosaic GPU lowering.
-  x = jnp.where(col_ids >= row_start, x, MASK_VALUE)
-  return jnp.where(col_ids < row_end, x, MASK_VALUE)
+    row_start/row_end are already broadcast to [R, C] (the kernels broadcast with
+    their own layouts); col_ids [R, C] are absolute column indices.
+    """
+    # Two selects rather than one on (a & b): the same function, and the simplest
+    # form for the Mosaic GPU lowering.
+    x = jnp.where(col_ids >= row_start, x, MASK_VALUE)
+    return jnp.where(col_ids < row_end, x, MASK_VALUE)
 
 
 def softmax_update(s2, m_prev, l_prev):
-  """One online-softmax step on a tile of log2-scaled logits s2 [R, C].
+    """One online-softmax step on a tile of log2-scaled logits s2 [R, C].
 
-  Returns (p, m_new, l_new, alpha): p = exp2(s2 - m_new) [R, C] unnormalised
-  probabilities, the running max/sum updated, and alpha [R] the factor by which
-  the running output accumulator must be rescaled.
-  """
-  m_new = jnp.maximum(m_prev, s2.max(axis=1))
-  alpha = jnp.exp2(m_prev - m_new)
-  p = jnp.exp2(s2 - lax.broadcast_in_dim(m_new, s2.shape, [0]))
-  l_new = l_prev * alpha + p.sum(axis=1)
-  return p, m_new, l_new, alpha
+    Returns (p, m_new, l_new, alpha): p = exp2(s2 - m_new) [R, C] unnormalised
+    probabilities, the running max/sum updated, and alpha [R] the factor by which
+    the running output accumulator must be rescaled.
+    """
+    m_new = jnp.maximum(m_prev, s2.max(axis=1))
+    alpha = jnp.exp2(m_prev - m_new)
+    p = jnp.exp2(s2 - lax.broadcast_in_dim(m_new, s2.shape, [0]))
+    l_new = l_prev * alpha + p.sum(axis=1)
+    return p, m_new, l_new, alpha
 
 
 def finalize(acc, m, l):
-  """Normalised output [R, D] and the base-2 log-sum-exp [R] of the scaled logits."""
-  out = acc / lax.broadcast_in_dim(l, acc.shape, [0])
-  return out, m + jnp.log(l) * LOG2E   # log, not log2: what the Mosaic GPU kernels lower
+    """Normalised output [R, D] and the base-2 log-sum-exp [R] of the scaled logits."""
+    out = acc / lax.broadcast_in_dim(l, acc.shape, [0])
+    return out, m + jnp.log(l) * LOG2E   # log, not log2: what the Mosaic GPU kernels lower
 
 
 def probs_from_lse(s2, lse2, lse_dim):
-  """Recomputed probabilities exp2(s2 - lse2) with lse2 broadcast along `lse_dim`."""
-  return jnp.exp2(s2 - lax.broadcast_in_dim(lse2, s2.shape, [lse_dim]))
+    """Recomputed probabilities exp2(s2 - lse2) with lse2 broadcast along `lse_dim`."""
+    return jnp.exp2(s2 - lax.broadcast_in_dim(lse2, s2.shape, [lse_dim]))
 
 
 def dlogits(p, dp, delta, delta_dim):
-  """dS = P * (dP - delta), delta = rowsum(dO * O) broadcast along `delta_dim`."""
-  return p * (dp - lax.broadcast_in_dim(delta, p.shape, [delta_dim]))
+    """dS = P * (dP - delta), delta = rowsum(dO * O) broadcast along `delta_dim`."""
+    return p * (dp - lax.broadcast_in_dim(delta, p.shape, [delta_dim]))

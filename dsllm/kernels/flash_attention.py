@@ -37,104 +37,104 @@ SUPPORTED_DTYPES = (jnp.bfloat16, jnp.float16)
 
 def flash_attention(q, k, v, segment_ids=None, *, causal=True, sm_scale=None,
                     backend=None, blocks=None, interpret=None):
-  """Attention over [B, S, H, D] queries and [B, S, K, D] keys/values. See module doc."""
-  _check_inputs(q, k, v, segment_ids)
-  D = q.shape[-1]
-  sm_scale = float(D ** -0.5 if sm_scale is None else sm_scale)
-  platform = jax.default_backend()
-  if backend is None:
-    backend = "splash" if platform == "tpu" else "mosaic_gpu"
-  if interpret is None:
-    interpret = platform == "cpu"
-  if backend == "splash":
-    from dsllm.kernels.tpu_splash import splash_attention
-    return splash_attention(q, k, v, segment_ids, causal=causal, sm_scale=sm_scale,
-                            interpret=bool(interpret))
-  if backend != "mosaic_gpu":
-    raise ValueError(f"unknown flash_attention backend {backend!r}: use 'mosaic_gpu' or 'splash'")
-  if interpret is True:
-    interpret = plgpu.InterpretGPUParams()
-  if not interpret:
-    _check_hopper()
-  return _mosaic_gpu_attention(q, k, v, segment_ids, causal=causal, sm_scale=sm_scale,
-                               blocks=blocks or Blocks(), interpret=interpret or None)
+    """Attention over [B, S, H, D] queries and [B, S, K, D] keys/values. See module doc."""
+    _check_inputs(q, k, v, segment_ids)
+    D = q.shape[-1]
+    sm_scale = float(D ** -0.5 if sm_scale is None else sm_scale)
+    platform = jax.default_backend()
+    if backend is None:
+        backend = "splash" if platform == "tpu" else "mosaic_gpu"
+    if interpret is None:
+        interpret = platform == "cpu"
+    if backend == "splash":
+        from dsllm.kernels.tpu_splash import splash_attention
+        return splash_attention(q, k, v, segment_ids, causal=causal, sm_scale=sm_scale,
+                                interpret=bool(interpret))
+    if backend != "mosaic_gpu":
+        raise ValueError(f"unknown flash_attention backend {backend!r}: use 'mosaic_gpu' or 'splash'")
+    if interpret is True:
+        interpret = plgpu.InterpretGPUParams()
+    if not interpret:
+        _check_hopper()
+    return _mosaic_gpu_attention(q, k, v, segment_ids, causal=causal, sm_scale=sm_scale,
+                                 blocks=blocks or Blocks(), interpret=interpret or None)
 
 
 def _check_inputs(q, k, v, segment_ids):
-  if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
-    raise ValueError(f"q, k, v must be [batch, seq, heads, head_dim]; got shapes "
-                     f"{q.shape}, {k.shape}, {v.shape}")
-  B, S, H, D = q.shape
-  if k.shape != v.shape or k.shape[:2] != (B, S) or k.shape[3] != D:
-    raise ValueError(f"k and v must be [{B}, {S}, kv_heads, {D}] like q {q.shape}; got "
-                     f"{k.shape} and {v.shape} (self-attention: same batch and seq)")
-  if H % k.shape[2]:
-    raise ValueError(f"query heads ({H}) must be a multiple of key/value heads ({k.shape[2]})")
-  if D not in SUPPORTED_HEAD_DIMS:
-    raise ValueError(f"head_dim {D} is not supported: use one of {SUPPORTED_HEAD_DIMS}")
-  if not (q.dtype == k.dtype == v.dtype) or q.dtype not in SUPPORTED_DTYPES:
-    raise ValueError(f"q, k, v must share a dtype among bfloat16/float16; got "
-                     f"{q.dtype}, {k.dtype}, {v.dtype}")
-  if segment_ids is not None and (segment_ids.shape != (B, S) or
-                                  not jnp.issubdtype(segment_ids.dtype, jnp.integer)):
-    raise ValueError(f"segment_ids must be an integer [{B}, {S}] array; got "
-                     f"{segment_ids.shape} {segment_ids.dtype}")
+    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
+        raise ValueError(f"q, k, v must be [batch, seq, heads, head_dim]; got shapes "
+                         f"{q.shape}, {k.shape}, {v.shape}")
+    B, S, H, D = q.shape
+    if k.shape != v.shape or k.shape[:2] != (B, S) or k.shape[3] != D:
+        raise ValueError(f"k and v must be [{B}, {S}, kv_heads, {D}] like q {q.shape}; got "
+                         f"{k.shape} and {v.shape} (self-attention: same batch and seq)")
+    if H % k.shape[2]:
+        raise ValueError(f"query heads ({H}) must be a multiple of key/value heads ({k.shape[2]})")
+    if D not in SUPPORTED_HEAD_DIMS:
+        raise ValueError(f"head_dim {D} is not supported: use one of {SUPPORTED_HEAD_DIMS}")
+    if not (q.dtype == k.dtype == v.dtype) or q.dtype not in SUPPORTED_DTYPES:
+        raise ValueError(f"q, k, v must share a dtype among bfloat16/float16; got "
+                         f"{q.dtype}, {k.dtype}, {v.dtype}")
+    if segment_ids is not None and (segment_ids.shape != (B, S) or
+                                    not jnp.issubdtype(segment_ids.dtype, jnp.integer)):
+        raise ValueError(f"segment_ids must be an integer [{B}, {S}] array; got "
+                         f"{segment_ids.shape} {segment_ids.dtype}")
 
 
 def _check_hopper():
-  """The compiled kernels use wgmma and setmaxnreg, which exist on sm90 (Hopper) only."""
-  capability = getattr(jax.devices()[0], "compute_capability", None)
-  if capability is not None and str(capability).split(".")[0] != "9":
-    raise ValueError(f"flash_attention's Mosaic GPU kernels need a Hopper GPU (compute "
-                     f"capability 9.0); this device has {capability}. Use attention "
-                     f"'cudnn' or 'xla' here.")
+    """The compiled kernels use wgmma and setmaxnreg, which exist on sm90 (Hopper) only."""
+    capability = getattr(jax.devices()[0], "compute_capability", None)
+    if capability is not None and str(capability).split(".")[0] != "9":
+        raise ValueError(f"flash_attention's Mosaic GPU kernels need a Hopper GPU (compute "
+                         f"capability 9.0); this device has {capability}. Use attention "
+                         f"'cudnn' or 'xla' here.")
 
 
 def padded_ranges(segment_ids, batch, seq_len, padded_len, *, causal):
-  """block_math.row_ranges for seq_len real rows, extended to padded_len rows.
+    """block_math.row_ranges for seq_len real rows, extended to padded_len rows.
 
-  Each padded row attends only itself (and is attended only by itself)."""
-  ranges = bm.row_ranges(segment_ids, batch, seq_len, causal=causal)
-  pad = padded_len - seq_len
-  if not pad:
-    return ranges
-  tail = jnp.broadcast_to(jnp.arange(seq_len, padded_len, dtype=jnp.int32), (batch, pad))
-  starts_ends = (tail, tail + 1, tail, tail + 1)
-  return tuple(jnp.concatenate([r, t], axis=1) for r, t in zip(ranges, starts_ends))
+    Each padded row attends only itself (and is attended only by itself)."""
+    ranges = bm.row_ranges(segment_ids, batch, seq_len, causal=causal)
+    pad = padded_len - seq_len
+    if not pad:
+        return ranges
+    tail = jnp.broadcast_to(jnp.arange(seq_len, padded_len, dtype=jnp.int32), (batch, pad))
+    starts_ends = (tail, tail + 1, tail, tail + 1)
+    return tuple(jnp.concatenate([r, t], axis=1) for r, t in zip(ranges, starts_ends))
 
 
 def _mosaic_gpu_attention(q, k, v, segment_ids, *, causal, sm_scale, blocks, interpret):
-  B, S = q.shape[:2]
-  Sp = -(-S // blocks.seq_multiple) * blocks.seq_multiple
-  ranges = padded_ranges(segment_ids, B, S, Sp, causal=causal)
-  if Sp != S:
-    q, k, v = (jnp.pad(x, ((0, 0), (0, Sp - S), (0, 0), (0, 0))) for x in (q, k, v))
-  out = _attention(q, k, v, ranges, sm_scale, blocks, interpret)
-  return out[:, :S]
+    B, S = q.shape[:2]
+    Sp = -(-S // blocks.seq_multiple) * blocks.seq_multiple
+    ranges = padded_ranges(segment_ids, B, S, Sp, causal=causal)
+    if Sp != S:
+        q, k, v = (jnp.pad(x, ((0, 0), (0, Sp - S), (0, 0), (0, 0))) for x in (q, k, v))
+    out = _attention(q, k, v, ranges, sm_scale, blocks, interpret)
+    return out[:, :S]
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6))
 def _attention(q, k, v, ranges, sm_scale, blocks, interpret):
-  out, _ = _forward(q, k, v, ranges, sm_scale, blocks, interpret)
-  return out
+    out, _ = _forward(q, k, v, ranges, sm_scale, blocks, interpret)
+    return out
 
 
 def _forward(q, k, v, ranges, sm_scale, blocks, interpret):
-  kv_start, kv_end, _, _ = ranges
-  return mgpu_forward.forward(q, k, v, kv_start, kv_end, sm_scale=sm_scale, blocks=blocks,
-                              interpret=interpret)
+    kv_start, kv_end, _, _ = ranges
+    return mgpu_forward.forward(q, k, v, kv_start, kv_end, sm_scale=sm_scale, blocks=blocks,
+                                interpret=interpret)
 
 
 def _attention_fwd(q, k, v, ranges, sm_scale, blocks, interpret):
-  out, lse = _forward(q, k, v, ranges, sm_scale, blocks, interpret)
-  return out, (q, k, v, ranges, out, lse)
+    out, lse = _forward(q, k, v, ranges, sm_scale, blocks, interpret)
+    return out, (q, k, v, ranges, out, lse)
 
 
 def _attention_bwd(sm_scale, blocks, interpret, residuals, do):
-  q, k, v, ranges, out, lse = residuals
-  dq, dk, dv = mgpu_backward.backward(q, k, v, out, lse, do, *ranges, sm_scale=sm_scale,
-                                      blocks=blocks, interpret=interpret)
-  return dq, dk, dv, None
+    q, k, v, ranges, out, lse = residuals
+    dq, dk, dv = mgpu_backward.backward(q, k, v, out, lse, do, *ranges, sm_scale=sm_scale,
+                                        blocks=blocks, interpret=interpret)
+    return dq, dk, dv, None
 
 
 _attention.defvjp(_attention_fwd, _attention_bwd)

@@ -33,82 +33,82 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
                q_smems, do_smems, k_smems, v_smems,
                q_bars, do_bars, k_bars, v_bars, k_consumed, v_consumed,
                *, bq, bkv, stages, groups, sm_scale, interpret):
-  D = q_ref.shape[-1]
-  b = lax.axis_index("batch")
-  h = lax.axis_index("heads")
-  # Causal: later query tiles have more work; run them first to shorten the tail.
-  t = q_ref.shape[1] // (mc.COMPUTE_WGS * bq) - 1 - lax.axis_index("q_tiles")
-  wg = lax.axis_index("wg")
-  scale2 = sm_scale * bm.LOG2E
+    D = q_ref.shape[-1]
+    b = lax.axis_index("batch")
+    h = lax.axis_index("heads")
+    # Causal: later query tiles have more work; run them first to shorten the tail.
+    t = q_ref.shape[1] // (mc.COMPUTE_WGS * bq) - 1 - lax.axis_index("q_tiles")
+    wg = lax.axis_index("wg")
+    scale2 = sm_scale * bm.LOG2E
 
-  @pl.when(wg < mc.COMPUTE_WGS)
-  def _compute():
-    plgpu.set_max_registers(mc.COMPUTE_REGISTERS, action="increase")
-    chunk = t * mc.COMPUTE_WGS + wg
-    rows = pl.ds(chunk * bq, bq)
-    q_smem, do_smem = q_smems.at[wg], do_smems.at[wg]
-    plgpu.copy_gmem_to_smem(q_ref.at[b, rows, h], q_smem, q_bars.at[wg])
-    plgpu.copy_gmem_to_smem(do_ref.at[b, rows, h], do_smem, do_bars.at[wg])
+    @pl.when(wg < mc.COMPUTE_WGS)
+    def _compute():
+        plgpu.set_max_registers(mc.COMPUTE_REGISTERS, action="increase")
+        chunk = t * mc.COMPUTE_WGS + wg
+        rows = pl.ds(chunk * bq, bq)
+        q_smem, do_smem = q_smems.at[wg], do_smems.at[wg]
+        plgpu.copy_gmem_to_smem(q_ref.at[b, rows, h], q_smem, q_bars.at[wg])
+        plgpu.copy_gmem_to_smem(do_ref.at[b, rows, h], do_smem, do_bars.at[wg])
 
-    lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
-    inner_lo, inner_hi = bounds_ref[b, chunk, 2], bounds_ref[b, chunk, 3]
-    row_start = mc.load_vector(kv_start_ref.at[b, rows], mc.WGMMA_ROW)
-    row_end = mc.load_vector(kv_end_ref.at[b, rows], mc.WGMMA_ROW)
-    lse = mc.load_vector(lse_ref.at[b, h, rows], mc.WGMMA_ROW)
-    delta = mc.load_vector(delta_ref.at[b, h, rows], mc.WGMMA_ROW)
-    dq = plgpu.layout_cast(jnp.zeros((bq, D), jnp.float32), mc.WGMMA)
-    plgpu.barrier_wait(q_bars.at[wg])
-    plgpu.barrier_wait(do_bars.at[wg])
+        lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
+        inner_lo, inner_hi = bounds_ref[b, chunk, 2], bounds_ref[b, chunk, 3]
+        row_start = mc.load_vector(kv_start_ref.at[b, rows], mc.WGMMA_ROW)
+        row_end = mc.load_vector(kv_end_ref.at[b, rows], mc.WGMMA_ROW)
+        lse = mc.load_vector(lse_ref.at[b, h, rows], mc.WGMMA_ROW)
+        delta = mc.load_vector(delta_ref.at[b, h, rows], mc.WGMMA_ROW)
+        dq = plgpu.layout_cast(jnp.zeros((bq, D), jnp.float32), mc.WGMMA)
+        plgpu.barrier_wait(q_bars.at[wg])
+        plgpu.barrier_wait(do_bars.at[wg])
 
-    def step_fn(ki, dq, *, masked):
-      slot = lax.rem(ki - lo, stages)
-      shape = (bq, bkv)
+        def step_fn(ki, dq, *, masked):
+            slot = lax.rem(ki - lo, stages)
+            shape = (bq, bkv)
 
-      def s_and_dp(s_ref, dp_ref):
-        # Issue both matmuls, then compute P from S while dP is still in flight.
-        plgpu.barrier_wait(k_bars.at[slot])
-        plgpu.wgmma(s_ref, q_smem, k_smems.at[slot].T)
-        plgpu.barrier_wait(v_bars.at[slot])
-        plgpu.wgmma(dp_ref, do_smem, v_smems.at[slot].T)
-        s2 = plgpu.wgmma_accumulator_load(s_ref, wait_n=1) * scale2
-        if masked:
-          s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0), mc.bcast(row_end, shape, 0),
-                             ki * bkv + mc.iota(shape, 1))
-        p = bm.probs_from_lse(s2, lse, 0)
-        return p, dp_ref[...]
-      p, dp = pl.run_scoped(s_and_dp, plgpu.ACC(shape, jnp.float32),
-                            plgpu.ACC(shape, jnp.float32))
-      plgpu.barrier_arrive(v_consumed.at[slot])
-      ds = bm.dlogits(p, dp, delta, 0)
-      dq = mc.mma_accumulate(dq, ds.astype(k_smems.dtype), k_smems.at[slot],
-                             interpret=interpret)
-      plgpu.barrier_arrive(k_consumed.at[slot])
-      return dq
+            def s_and_dp(s_ref, dp_ref):
+                # Issue both matmuls, then compute P from S while dP is still in flight.
+                plgpu.barrier_wait(k_bars.at[slot])
+                plgpu.wgmma(s_ref, q_smem, k_smems.at[slot].T)
+                plgpu.barrier_wait(v_bars.at[slot])
+                plgpu.wgmma(dp_ref, do_smem, v_smems.at[slot].T)
+                s2 = plgpu.wgmma_accumulator_load(s_ref, wait_n=1) * scale2
+                if masked:
+                    s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0), mc.bcast(row_end, shape, 0),
+                                       ki * bkv + mc.iota(shape, 1))
+                p = bm.probs_from_lse(s2, lse, 0)
+                return p, dp_ref[...]
+            p, dp = pl.run_scoped(s_and_dp, plgpu.ACC(shape, jnp.float32),
+                                  plgpu.ACC(shape, jnp.float32))
+            plgpu.barrier_arrive(v_consumed.at[slot])
+            ds = bm.dlogits(p, dp, delta, 0)
+            dq = mc.mma_accumulate(dq, ds.astype(k_smems.dtype), k_smems.at[slot],
+                                   interpret=interpret)
+            plgpu.barrier_arrive(k_consumed.at[slot])
+            return dq
 
-    dq = lax.fori_loop(lo, inner_lo, functools.partial(step_fn, masked=True), dq)
-    dq = lax.fori_loop(inner_lo, inner_hi, functools.partial(step_fn, masked=False), dq)
-    dq = lax.fori_loop(inner_hi, hi, functools.partial(step_fn, masked=True), dq)
+        dq = lax.fori_loop(lo, inner_lo, functools.partial(step_fn, masked=True), dq)
+        dq = lax.fori_loop(inner_lo, inner_hi, functools.partial(step_fn, masked=False), dq)
+        dq = lax.fori_loop(inner_hi, hi, functools.partial(step_fn, masked=True), dq)
 
-    q_smem[...] = (dq * sm_scale).astype(q_smem.dtype)
-    plgpu.commit_smem()
-    plgpu.copy_smem_to_gmem(q_smem, dq_ref.at[b, rows, h])
-    plgpu.wait_smem_to_gmem(0)
+        q_smem[...] = (dq * sm_scale).astype(q_smem.dtype)
+        plgpu.commit_smem()
+        plgpu.copy_smem_to_gmem(q_smem, dq_ref.at[b, rows, h])
+        plgpu.wait_smem_to_gmem(0)
 
-  @pl.when(wg == mc.COMPUTE_WGS)
-  def _memory():
-    plgpu.set_max_registers(mc.MEMORY_REGISTERS, action="decrease")
-    kv_head = lax.div(h, groups)
-    chunk = t * mc.COMPUTE_WGS
-    lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
+    @pl.when(wg == mc.COMPUTE_WGS)
+    def _memory():
+        plgpu.set_max_registers(mc.MEMORY_REGISTERS, action="decrease")
+        kv_head = lax.div(h, groups)
+        chunk = t * mc.COMPUTE_WGS
+        lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
 
-    def issue(ref, smems, bars):
-      def fn(step, slot):
-        cols = pl.ds((lo + step) * bkv, bkv)
-        plgpu.copy_gmem_to_smem(ref.at[b, cols, kv_head], smems.at[slot], bars.at[slot])
-      return fn
+        def issue(ref, smems, bars):
+            def fn(step, slot):
+                cols = pl.ds((lo + step) * bkv, bkv)
+                plgpu.copy_gmem_to_smem(ref.at[b, cols, kv_head], smems.at[slot], bars.at[slot])
+            return fn
 
-    produce(hi - lo, [(k_consumed, issue(k_ref, k_smems, k_bars)),
-                      (v_consumed, issue(v_ref, v_smems, v_bars))], stages)
+        produce(hi - lo, [(k_consumed, issue(k_ref, k_smems, k_bars)),
+                          (v_consumed, issue(v_ref, v_smems, v_bars))], stages)
 
 
 def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_ref,
@@ -116,158 +116,158 @@ def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_
                 k_smems, v_smems, q_smems, do_smems, lse_smems, delta_smems,
                 k_bars, v_bars, q_bars, do_bars, lse_bars, delta_bars, consumed,
                 *, bq, bkv, stages, groups, sm_scale, interpret):
-  D = q_ref.shape[-1]
-  b = lax.axis_index("batch")
-  kv_head = lax.axis_index("kv_heads")
-  t = lax.axis_index("kv_tiles")
-  wg = lax.axis_index("wg")
-  scale2 = sm_scale * bm.LOG2E
+    D = q_ref.shape[-1]
+    b = lax.axis_index("batch")
+    kv_head = lax.axis_index("kv_heads")
+    t = lax.axis_index("kv_tiles")
+    wg = lax.axis_index("wg")
+    scale2 = sm_scale * bm.LOG2E
 
-  @pl.when(wg < mc.COMPUTE_WGS)
-  def _compute():
-    plgpu.set_max_registers(mc.COMPUTE_REGISTERS, action="increase")
-    chunk = t * mc.COMPUTE_WGS + wg
-    rows = pl.ds(chunk * bkv, bkv)
-    k_smem, v_smem = k_smems.at[wg], v_smems.at[wg]
-    plgpu.copy_gmem_to_smem(k_ref.at[b, rows, kv_head], k_smem, k_bars.at[wg])
-    plgpu.copy_gmem_to_smem(v_ref.at[b, rows, kv_head], v_smem, v_bars.at[wg])
+    @pl.when(wg < mc.COMPUTE_WGS)
+    def _compute():
+        plgpu.set_max_registers(mc.COMPUTE_REGISTERS, action="increase")
+        chunk = t * mc.COMPUTE_WGS + wg
+        rows = pl.ds(chunk * bkv, bkv)
+        k_smem, v_smem = k_smems.at[wg], v_smems.at[wg]
+        plgpu.copy_gmem_to_smem(k_ref.at[b, rows, kv_head], k_smem, k_bars.at[wg])
+        plgpu.copy_gmem_to_smem(v_ref.at[b, rows, kv_head], v_smem, v_bars.at[wg])
 
-    lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
-    inner_lo, inner_hi = bounds_ref[b, chunk, 2], bounds_ref[b, chunk, 3]
-    row_start = mc.load_vector(q_start_ref.at[b, rows], mc.WGMMA_ROW)
-    row_end = mc.load_vector(q_end_ref.at[b, rows], mc.WGMMA_ROW)
-    dk = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
-    dv = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
-    plgpu.barrier_wait(k_bars.at[wg])
-    plgpu.barrier_wait(v_bars.at[wg])
+        lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
+        inner_lo, inner_hi = bounds_ref[b, chunk, 2], bounds_ref[b, chunk, 3]
+        row_start = mc.load_vector(q_start_ref.at[b, rows], mc.WGMMA_ROW)
+        row_end = mc.load_vector(q_end_ref.at[b, rows], mc.WGMMA_ROW)
+        dk = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
+        dv = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
+        plgpu.barrier_wait(k_bars.at[wg])
+        plgpu.barrier_wait(v_bars.at[wg])
 
-    def step_fn(qi, carry, *, g, masked):
-      dk, dv = carry
-      slot = lax.rem(g * (hi - lo) + qi - lo, stages)
-      shape = (bkv, bq)   # transposed tile: key rows, query columns
+        def step_fn(qi, carry, *, g, masked):
+            dk, dv = carry
+            slot = lax.rem(g * (hi - lo) + qi - lo, stages)
+            shape = (bkv, bq)   # transposed tile: key rows, query columns
 
-      def p_and_dp(s_ref, dp_ref):
-        # Issue S^T = K Q^T and dP^T = V dO^T together; P^T from S^T overlaps dP^T.
-        plgpu.barrier_wait(q_bars.at[slot])
-        plgpu.wgmma(s_ref, k_smem, q_smems.at[slot].T)
-        plgpu.barrier_wait(do_bars.at[slot])
-        plgpu.wgmma(dp_ref, v_smem, do_smems.at[slot].T)
-        plgpu.barrier_wait(lse_bars.at[slot])
-        lse = mc.load_vector(lse_smems.at[slot], mc.WGMMA_COL)
-        s2 = plgpu.wgmma_accumulator_load(s_ref, wait_n=1) * scale2
-        if masked:
-          s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0), mc.bcast(row_end, shape, 0),
-                             qi * bq + mc.iota(shape, 1))
-        p = bm.probs_from_lse(s2, lse, 1)
-        return p, dp_ref[...]
-      p, dp = pl.run_scoped(p_and_dp, plgpu.ACC(shape, jnp.float32),
-                            plgpu.ACC(shape, jnp.float32))
-      plgpu.barrier_wait(delta_bars.at[slot])
-      delta = mc.load_vector(delta_smems.at[slot], mc.WGMMA_COL)
-      ds = bm.dlogits(p, dp, delta, 1)
-      dv, dk = mc.mma_accumulate_pair(dv, p.astype(do_smems.dtype), do_smems.at[slot],
-                                      dk, ds.astype(q_smems.dtype), q_smems.at[slot],
-                                      interpret=interpret)
-      plgpu.barrier_arrive(consumed.at[slot])
-      return dk, dv
+            def p_and_dp(s_ref, dp_ref):
+                # Issue S^T = K Q^T and dP^T = V dO^T together; P^T from S^T overlaps dP^T.
+                plgpu.barrier_wait(q_bars.at[slot])
+                plgpu.wgmma(s_ref, k_smem, q_smems.at[slot].T)
+                plgpu.barrier_wait(do_bars.at[slot])
+                plgpu.wgmma(dp_ref, v_smem, do_smems.at[slot].T)
+                plgpu.barrier_wait(lse_bars.at[slot])
+                lse = mc.load_vector(lse_smems.at[slot], mc.WGMMA_COL)
+                s2 = plgpu.wgmma_accumulator_load(s_ref, wait_n=1) * scale2
+                if masked:
+                    s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0), mc.bcast(row_end, shape, 0),
+                                       qi * bq + mc.iota(shape, 1))
+                p = bm.probs_from_lse(s2, lse, 1)
+                return p, dp_ref[...]
+            p, dp = pl.run_scoped(p_and_dp, plgpu.ACC(shape, jnp.float32),
+                                  plgpu.ACC(shape, jnp.float32))
+            plgpu.barrier_wait(delta_bars.at[slot])
+            delta = mc.load_vector(delta_smems.at[slot], mc.WGMMA_COL)
+            ds = bm.dlogits(p, dp, delta, 1)
+            dv, dk = mc.mma_accumulate_pair(dv, p.astype(do_smems.dtype), do_smems.at[slot],
+                                            dk, ds.astype(q_smems.dtype), q_smems.at[slot],
+                                            interpret=interpret)
+            plgpu.barrier_arrive(consumed.at[slot])
+            return dk, dv
 
-    def head_fn(g, carry):
-      carry = lax.fori_loop(lo, inner_lo, functools.partial(step_fn, g=g, masked=True), carry)
-      carry = lax.fori_loop(inner_lo, inner_hi, functools.partial(step_fn, g=g, masked=False), carry)
-      return lax.fori_loop(inner_hi, hi, functools.partial(step_fn, g=g, masked=True), carry)
+        def head_fn(g, carry):
+            carry = lax.fori_loop(lo, inner_lo, functools.partial(step_fn, g=g, masked=True), carry)
+            carry = lax.fori_loop(inner_lo, inner_hi, functools.partial(step_fn, g=g, masked=False), carry)
+            return lax.fori_loop(inner_hi, hi, functools.partial(step_fn, g=g, masked=True), carry)
 
-    dk, dv = lax.fori_loop(0, groups, head_fn, (dk, dv))
-    k_smem[...] = (dk * sm_scale).astype(k_smem.dtype)
-    v_smem[...] = dv.astype(v_smem.dtype)
-    plgpu.commit_smem()
-    plgpu.copy_smem_to_gmem(k_smem, dk_ref.at[b, rows, kv_head])
-    plgpu.copy_smem_to_gmem(v_smem, dv_ref.at[b, rows, kv_head])
-    plgpu.wait_smem_to_gmem(0)
+        dk, dv = lax.fori_loop(0, groups, head_fn, (dk, dv))
+        k_smem[...] = (dk * sm_scale).astype(k_smem.dtype)
+        v_smem[...] = dv.astype(v_smem.dtype)
+        plgpu.commit_smem()
+        plgpu.copy_smem_to_gmem(k_smem, dk_ref.at[b, rows, kv_head])
+        plgpu.copy_smem_to_gmem(v_smem, dv_ref.at[b, rows, kv_head])
+        plgpu.wait_smem_to_gmem(0)
 
-  @pl.when(wg == mc.COMPUTE_WGS)
-  def _memory():
-    plgpu.set_max_registers(mc.MEMORY_REGISTERS, action="decrease")
-    chunk = t * mc.COMPUTE_WGS
-    lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
-    n_q = hi - lo
+    @pl.when(wg == mc.COMPUTE_WGS)
+    def _memory():
+        plgpu.set_max_registers(mc.MEMORY_REGISTERS, action="decrease")
+        chunk = t * mc.COMPUTE_WGS
+        lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
+        n_q = hi - lo
 
-    def issue(step, slot):
-      qi = lo + lax.rem(step, n_q)
-      hq = kv_head * groups + lax.div(step, n_q)
-      cols = pl.ds(qi * bq, bq)
-      plgpu.copy_gmem_to_smem(q_ref.at[b, cols, hq], q_smems.at[slot], q_bars.at[slot])
-      plgpu.copy_gmem_to_smem(lse_ref.at[b, hq, cols], lse_smems.at[slot], lse_bars.at[slot])
-      plgpu.copy_gmem_to_smem(do_ref.at[b, cols, hq], do_smems.at[slot], do_bars.at[slot])
-      plgpu.copy_gmem_to_smem(delta_ref.at[b, hq, cols], delta_smems.at[slot],
-                              delta_bars.at[slot])
+        def issue(step, slot):
+            qi = lo + lax.rem(step, n_q)
+            hq = kv_head * groups + lax.div(step, n_q)
+            cols = pl.ds(qi * bq, bq)
+            plgpu.copy_gmem_to_smem(q_ref.at[b, cols, hq], q_smems.at[slot], q_bars.at[slot])
+            plgpu.copy_gmem_to_smem(lse_ref.at[b, hq, cols], lse_smems.at[slot], lse_bars.at[slot])
+            plgpu.copy_gmem_to_smem(do_ref.at[b, cols, hq], do_smems.at[slot], do_bars.at[slot])
+            plgpu.copy_gmem_to_smem(delta_ref.at[b, hq, cols], delta_smems.at[slot],
+                                    delta_bars.at[slot])
 
-    produce(groups * n_q, [(consumed, issue)], stages)
+        produce(groups * n_q, [(consumed, issue)], stages)
 
 
 def _common_kwargs(interpret):
-  return dict(num_threads=mc.COMPUTE_WGS + 1, thread_name="wg",
-              compiler_params=mc.compiler_params(), interpret=interpret)
+    return dict(num_threads=mc.COMPUTE_WGS + 1, thread_name="wg",
+                compiler_params=mc.compiler_params(), interpret=interpret)
 
 
 def backward(q, k, v, out, lse, do, kv_start, kv_end, q_start, q_end, *,
              sm_scale, blocks, interpret):
-  """Gradients (dq, dk, dv) of flash attention; shapes as in mgpu_forward.forward."""
-  B, S, H, D = q.shape
-  K = k.shape[2]
-  groups = H // K
-  delta = jnp.einsum("bshd,bshd->bhs", out.astype(jnp.float32), do.astype(jnp.float32))
-  flag = bool(interpret)
+    """Gradients (dq, dk, dv) of flash attention; shapes as in mgpu_forward.forward."""
+    B, S, H, D = q.shape
+    K = k.shape[2]
+    groups = H // K
+    delta = jnp.einsum("bshd,bshd->bhs", out.astype(jnp.float32), do.astype(jnp.float32))
+    flag = bool(interpret)
 
-  bq, bkv = blocks.block_q, blocks.block_kv_dq
-  stages = min(blocks.stages, S // bkv)
-  bounds = bm.block_bounds(kv_start, kv_end, tile_rows=mc.COMPUTE_WGS * bq, chunk_rows=bq,
-                           block=bkv, mask_all=blocks.mask_all_blocks)
-  dq = plgpu.kernel(
-      functools.partial(_dq_kernel, bq=bq, bkv=bkv, stages=stages, groups=groups,
-                        sm_scale=sm_scale, interpret=flag),
-      out_type=jax.ShapeDtypeStruct(q.shape, q.dtype),
-      scratch_types=(
-          mc.tiled_smem((mc.COMPUTE_WGS, bq, D), q.dtype),
-          mc.tiled_smem((mc.COMPUTE_WGS, bq, D), do.dtype),
-          mc.tiled_smem((stages, bkv, D), k.dtype),
-          mc.tiled_smem((stages, bkv, D), v.dtype),
-          plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),
-          plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),
-          plgpu.Barrier(num_barriers=stages),
-          plgpu.Barrier(num_barriers=stages),
-          plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS, num_barriers=stages),
-          plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS, num_barriers=stages),
-      ),
-      grid=(H, S // (mc.COMPUTE_WGS * bq), B),
-      grid_names=("heads", "q_tiles", "batch"),
-      **_common_kwargs(interpret),
-  )(q, k, v, do, lse, delta, kv_start, kv_end, bounds)
+    bq, bkv = blocks.block_q, blocks.block_kv_dq
+    stages = min(blocks.stages, S // bkv)
+    bounds = bm.block_bounds(kv_start, kv_end, tile_rows=mc.COMPUTE_WGS * bq, chunk_rows=bq,
+                             block=bkv, mask_all=blocks.mask_all_blocks)
+    dq = plgpu.kernel(
+        functools.partial(_dq_kernel, bq=bq, bkv=bkv, stages=stages, groups=groups,
+                          sm_scale=sm_scale, interpret=flag),
+        out_type=jax.ShapeDtypeStruct(q.shape, q.dtype),
+        scratch_types=(
+            mc.tiled_smem((mc.COMPUTE_WGS, bq, D), q.dtype),
+            mc.tiled_smem((mc.COMPUTE_WGS, bq, D), do.dtype),
+            mc.tiled_smem((stages, bkv, D), k.dtype),
+            mc.tiled_smem((stages, bkv, D), v.dtype),
+            plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),
+            plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),
+            plgpu.Barrier(num_barriers=stages),
+            plgpu.Barrier(num_barriers=stages),
+            plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS, num_barriers=stages),
+            plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS, num_barriers=stages),
+        ),
+        grid=(H, S // (mc.COMPUTE_WGS * bq), B),
+        grid_names=("heads", "q_tiles", "batch"),
+        **_common_kwargs(interpret),
+    )(q, k, v, do, lse, delta, kv_start, kv_end, bounds)
 
-  bq, bkv = blocks.block_q_dkv, blocks.block_kv_dkv
-  stages = min(blocks.stages, S // bq)
-  bounds = bm.block_bounds(q_start, q_end, tile_rows=mc.COMPUTE_WGS * bkv, chunk_rows=bkv,
-                           block=bq, mask_all=blocks.mask_all_blocks)
-  dk, dv = plgpu.kernel(
-      functools.partial(_dkv_kernel, bq=bq, bkv=bkv, stages=stages, groups=groups,
-                        sm_scale=sm_scale, interpret=flag),
-      out_type=(jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)),
-      scratch_types=(
-          mc.tiled_smem((mc.COMPUTE_WGS, bkv, D), k.dtype),
-          mc.tiled_smem((mc.COMPUTE_WGS, bkv, D), v.dtype),
-          mc.tiled_smem((stages, bq, D), q.dtype),
-          mc.tiled_smem((stages, bq, D), do.dtype),
-          plgpu.SMEM((stages, bq), jnp.float32),
-          plgpu.SMEM((stages, bq), jnp.float32),
-          plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),
-          plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),
-          plgpu.Barrier(num_barriers=stages),
-          plgpu.Barrier(num_barriers=stages),
-          plgpu.Barrier(num_barriers=stages),
-          plgpu.Barrier(num_barriers=stages),
-          plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS, num_barriers=stages),
-      ),
-      grid=(K, S // (mc.COMPUTE_WGS * bkv), B),
-      grid_names=("kv_heads", "kv_tiles", "batch"),
-      **_common_kwargs(interpret),
-  )(q, k, v, do, lse, delta, q_start, q_end, bounds)
-  return dq, dk, dv
+    bq, bkv = blocks.block_q_dkv, blocks.block_kv_dkv
+    stages = min(blocks.stages, S // bq)
+    bounds = bm.block_bounds(q_start, q_end, tile_rows=mc.COMPUTE_WGS * bkv, chunk_rows=bkv,
+                             block=bq, mask_all=blocks.mask_all_blocks)
+    dk, dv = plgpu.kernel(
+        functools.partial(_dkv_kernel, bq=bq, bkv=bkv, stages=stages, groups=groups,
+                          sm_scale=sm_scale, interpret=flag),
+        out_type=(jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)),
+        scratch_types=(
+            mc.tiled_smem((mc.COMPUTE_WGS, bkv, D), k.dtype),
+            mc.tiled_smem((mc.COMPUTE_WGS, bkv, D), v.dtype),
+            mc.tiled_smem((stages, bq, D), q.dtype),
+            mc.tiled_smem((stages, bq, D), do.dtype),
+            plgpu.SMEM((stages, bq), jnp.float32),
+            plgpu.SMEM((stages, bq), jnp.float32),
+            plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),
+            plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),
+            plgpu.Barrier(num_barriers=stages),
+            plgpu.Barrier(num_barriers=stages),
+            plgpu.Barrier(num_barriers=stages),
+            plgpu.Barrier(num_barriers=stages),
+            plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS, num_barriers=stages),
+        ),
+        grid=(K, S // (mc.COMPUTE_WGS * bkv), B),
+        grid_names=("kv_heads", "kv_tiles", "batch"),
+        **_common_kwargs(interpret),
+    )(q, k, v, do, lse, delta, q_start, q_end, bounds)
+    return dq, dk, dv

@@ -28,92 +28,92 @@ COMPUTE_REGISTERS = 232  # registers given to each consumer warpgroup
 
 @dataclasses.dataclass(frozen=True)
 class Blocks:
-  """Block sizes. Each program owns COMPUTE_WGS * block_rows resident rows."""
-  block_q: int = 64        # forward / dq: query rows per compute warpgroup
-  block_kv: int = 128      # forward: keys per streamed block
-  block_kv_dq: int = 128   # dq: keys per streamed block (128 measured 2% faster than 64)
-  block_kv_dkv: int = 64   # dk/dv: key rows per compute warpgroup
-  block_q_dkv: int = 64    # dk/dv: queries per streamed block
-  stages: int = 2          # depth of the SMEM ring for streamed blocks
-  # Diagnostic only: apply the mask on every block (no unmasked fast path), to
-  # measure what masking costs.
-  mask_all_blocks: bool = False
+    """Block sizes. Each program owns COMPUTE_WGS * block_rows resident rows."""
+    block_q: int = 64        # forward / dq: query rows per compute warpgroup
+    block_kv: int = 128      # forward: keys per streamed block
+    block_kv_dq: int = 128   # dq: keys per streamed block (128 measured 2% faster than 64)
+    block_kv_dkv: int = 64   # dk/dv: key rows per compute warpgroup
+    block_q_dkv: int = 64    # dk/dv: queries per streamed block
+    stages: int = 2          # depth of the SMEM ring for streamed blocks
+    # Diagnostic only: apply the mask on every block (no unmasked fast path), to
+    # measure what masking costs.
+    mask_all_blocks: bool = False
 
-  def __post_init__(self):
-    for f in dataclasses.fields(self):
-      val = getattr(self, f.name)
-      if f.name.startswith("block_") and val % 64:
-        raise ValueError(f"Blocks.{f.name}={val} must be a multiple of 64")
-    if self.stages < 2:
-      raise ValueError(f"Blocks.stages={self.stages} must be at least 2")
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            val = getattr(self, f.name)
+            if f.name.startswith("block_") and val % 64:
+                raise ValueError(f"Blocks.{f.name}={val} must be a multiple of 64")
+        if self.stages < 2:
+            raise ValueError(f"Blocks.stages={self.stages} must be at least 2")
 
-  @property
-  def seq_multiple(self):
-    """Sequence lengths must be a multiple of this (the wrapper pads to it)."""
-    import math
-    sizes = [COMPUTE_WGS * self.block_q, self.block_kv, self.block_kv_dq,
-             COMPUTE_WGS * self.block_kv_dkv, self.block_q_dkv]
-    return math.lcm(*sizes)
+    @property
+    def seq_multiple(self):
+        """Sequence lengths must be a multiple of this (the wrapper pads to it)."""
+        import math
+        sizes = [COMPUTE_WGS * self.block_q, self.block_kv, self.block_kv_dq,
+                 COMPUTE_WGS * self.block_kv_dkv, self.block_q_dkv]
+        return math.lcm(*sizes)
 
 
 def tiled_smem(shape, dtype):
-  """SMEM buffer with the 128-byte swizzle that wgmma and TMA want (rows of 64 bf16)."""
-  transforms = (plgpu.TilingTransform((8, 64)), plgpu.SwizzleTransform(128))
-  return plgpu.SMEM(shape, dtype, transforms=transforms)
+    """SMEM buffer with the 128-byte swizzle that wgmma and TMA want (rows of 64 bf16)."""
+    transforms = (plgpu.TilingTransform((8, 64)), plgpu.SwizzleTransform(128))
+    return plgpu.SMEM(shape, dtype, transforms=transforms)
 
 
 def mma_new(a_ref, b_ref, shape):
-  """a_ref @ b_ref for two SMEM operands, into a fresh fp32 accumulator."""
-  def body(acc_ref):
-    plgpu.wgmma(acc_ref, a_ref, b_ref)
-    return acc_ref[...]
-  return pl.run_scoped(body, plgpu.ACC(shape, jnp.float32))
+    """a_ref @ b_ref for two SMEM operands, into a fresh fp32 accumulator."""
+    def body(acc_ref):
+        plgpu.wgmma(acc_ref, a_ref, b_ref)
+        return acc_ref[...]
+    return pl.run_scoped(body, plgpu.ACC(shape, jnp.float32))
 
 
 def mma_accumulate(acc, a, b_ref, *, interpret, after_issue=None):
-  """acc + a @ b_ref with a in registers (bf16) and b in SMEM.
+    """acc + a @ b_ref with a in registers (bf16) and b in SMEM.
 
-  after_issue runs once the matmul is issued and before it is awaited (compiled)
-  so that waits for the next stream block overlap the tensor-core work.
-  """
-  if interpret:
-    if after_issue is not None:
-      after_issue()
-    return acc + jnp.dot(a, b_ref[...], preferred_element_type=jnp.float32)
+    after_issue runs once the matmul is issued and before it is awaited (compiled)
+    so that waits for the next stream block overlap the tensor-core work.
+    """
+    if interpret:
+        if after_issue is not None:
+            after_issue()
+        return acc + jnp.dot(a, b_ref[...], preferred_element_type=jnp.float32)
 
-  def body(acc_ref):
-    plgpu.wgmma(acc_ref, a, b_ref)
-    if after_issue is not None:
-      after_issue()
-  return pl.run_state(body)(plgpu.ACC.init(acc))
+    def body(acc_ref):
+        plgpu.wgmma(acc_ref, a, b_ref)
+        if after_issue is not None:
+            after_issue()
+    return pl.run_state(body)(plgpu.ACC.init(acc))
 
 
 def mma_accumulate_pair(acc0, a0, b0_ref, acc1, a1, b1_ref, *, interpret):
-  """(acc0 + a0 @ b0_ref, acc1 + a1 @ b1_ref), register a, SMEM b: both matmuls are
-  issued before either is awaited (one wgmma wait instead of two)."""
-  if interpret:
-    dot = lambda a, b_ref: jnp.dot(a, b_ref[...], preferred_element_type=jnp.float32)
-    return acc0 + dot(a0, b0_ref), acc1 + dot(a1, b1_ref)
+    """(acc0 + a0 @ b0_ref, acc1 + a1 @ b1_ref), register a, SMEM b: both matmuls are
+    issued before either is awaited (one wgmma wait instead of two)."""
+    if interpret:
+        dot = lambda a, b_ref: jnp.dot(a, b_ref[...], preferred_element_type=jnp.float32)
+        return acc0 + dot(a0, b0_ref), acc1 + dot(a1, b1_ref)
 
-  def body(refs):
-    acc0_ref, acc1_ref = refs
-    plgpu.wgmma(acc0_ref, a0, b0_ref)
-    plgpu.wgmma(acc1_ref, a1, b1_ref)
-  return pl.run_state(body)((plgpu.ACC.init(acc0), plgpu.ACC.init(acc1)))
+    def body(refs):
+        acc0_ref, acc1_ref = refs
+        plgpu.wgmma(acc0_ref, a0, b0_ref)
+        plgpu.wgmma(acc1_ref, a1, b1_ref)
+    return pl.run_state(body)((plgpu.ACC.init(acc0), plgpu.ACC.init(acc1)))
 
 
 def load_vector(ref, layout):
-  """Load a 1-D int/float vector from GMEM or SMEM into registers with `layout`."""
-  return plgpu.load(ref, layout=layout, optimized=False)
+    """Load a 1-D int/float vector from GMEM or SMEM into registers with `layout`."""
+    return plgpu.load(ref, layout=layout, optimized=False)
 
 
 def iota(shape, dim):
-  return plgpu.broadcasted_iota(jnp.int32, shape, dim, layout=WGMMA)
+    return plgpu.broadcasted_iota(jnp.int32, shape, dim, layout=WGMMA)
 
 
 def bcast(x, shape, dim):
-  return jax.lax.broadcast_in_dim(x, shape, [dim])
+    return jax.lax.broadcast_in_dim(x, shape, [dim])
 
 
 def compiler_params():
-  return plgpu.CompilerParams(approx_math=True)
+    return plgpu.CompilerParams(approx_math=True)

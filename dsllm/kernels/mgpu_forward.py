@@ -29,139 +29,139 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, bounds_ref,
             q_smems, k_smems, v_smems, lse_smems,
             q_bars, k_bars, v_bars, k_consumed, v_consumed, schedule,
             *, bq, bkv, stages, groups, sm_scale, interpret):
-  D = q_ref.shape[-1]
-  b = lax.axis_index("batch")
-  h = lax.axis_index("heads")
-  # Causal: later query tiles have more work; run them first to shorten the tail.
-  t = q_ref.shape[1] // (mc.COMPUTE_WGS * bq) - 1 - lax.axis_index("q_tiles")
-  wg = lax.axis_index("wg")
-  scale2 = sm_scale * bm.LOG2E
+    D = q_ref.shape[-1]
+    b = lax.axis_index("batch")
+    h = lax.axis_index("heads")
+    # Causal: later query tiles have more work; run them first to shorten the tail.
+    t = q_ref.shape[1] // (mc.COMPUTE_WGS * bq) - 1 - lax.axis_index("q_tiles")
+    wg = lax.axis_index("wg")
+    scale2 = sm_scale * bm.LOG2E
 
-  def sync_schedule():
-    plgpu.barrier_arrive(schedule)
-    plgpu.barrier_wait(schedule)
+    def sync_schedule():
+        plgpu.barrier_arrive(schedule)
+        plgpu.barrier_wait(schedule)
 
-  @pl.when(wg < mc.COMPUTE_WGS)
-  def _compute():
-    plgpu.set_max_registers(mc.COMPUTE_REGISTERS, action="increase")
-    chunk = t * mc.COMPUTE_WGS + wg
-    q_base = chunk * bq
-    rows = pl.ds(q_base, bq)
-    q_smem = q_smems.at[wg]
-    plgpu.copy_gmem_to_smem(q_ref.at[b, rows, h], q_smem, q_bars.at[wg])
+    @pl.when(wg < mc.COMPUTE_WGS)
+    def _compute():
+        plgpu.set_max_registers(mc.COMPUTE_REGISTERS, action="increase")
+        chunk = t * mc.COMPUTE_WGS + wg
+        q_base = chunk * bq
+        rows = pl.ds(q_base, bq)
+        q_smem = q_smems.at[wg]
+        plgpu.copy_gmem_to_smem(q_ref.at[b, rows, h], q_smem, q_bars.at[wg])
 
-    lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
-    inner_lo, inner_hi = bounds_ref[b, chunk, 2], bounds_ref[b, chunk, 3]
-    row_start = mc.load_vector(kv_start_ref.at[b, rows], mc.WGMMA_ROW)
-    row_end = mc.load_vector(kv_end_ref.at[b, rows], mc.WGMMA_ROW)
-    m = plgpu.layout_cast(jnp.full((bq,), -jnp.inf, jnp.float32), mc.WGMMA_ROW)
-    l = plgpu.layout_cast(jnp.zeros((bq,), jnp.float32), mc.WGMMA_ROW)
-    acc = plgpu.layout_cast(jnp.zeros((bq, D), jnp.float32), mc.WGMMA)
-    plgpu.barrier_wait(q_bars.at[wg])
+        lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
+        inner_lo, inner_hi = bounds_ref[b, chunk, 2], bounds_ref[b, chunk, 3]
+        row_start = mc.load_vector(kv_start_ref.at[b, rows], mc.WGMMA_ROW)
+        row_end = mc.load_vector(kv_end_ref.at[b, rows], mc.WGMMA_ROW)
+        m = plgpu.layout_cast(jnp.full((bq,), -jnp.inf, jnp.float32), mc.WGMMA_ROW)
+        l = plgpu.layout_cast(jnp.zeros((bq,), jnp.float32), mc.WGMMA_ROW)
+        acc = plgpu.layout_cast(jnp.zeros((bq, D), jnp.float32), mc.WGMMA)
+        plgpu.barrier_wait(q_bars.at[wg])
 
-    @pl.when(hi > lo)
-    def _():
-      plgpu.barrier_wait(k_bars.at[0])
-
-    pl.when(wg == 1)(sync_schedule)
-
-    def step_fn(ki, carry, *, masked):
-      acc, m, l = carry
-      step = ki - lo
-      slot = lax.rem(step, stages)
-
-      def qk(acc_ref):
-        plgpu.wgmma(acc_ref, q_smem, k_smems.at[slot].T)
-        sync_schedule()   # let the other warpgroup's softmax run meanwhile
-        return acc_ref[...]
-      s = pl.run_scoped(qk, plgpu.ACC((bq, bkv), jnp.float32))
-      plgpu.barrier_arrive(k_consumed.at[slot])
-
-      s2 = s * scale2
-      if masked:
-        shape = (bq, bkv)
-        s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0), mc.bcast(row_end, shape, 0),
-                           ki * bkv + mc.iota(shape, 1))
-      p, m, l, alpha = bm.softmax_update(s2, m, l)
-      acc = acc * mc.bcast(alpha, acc.shape, 0)
-      p16 = p.astype(v_smems.dtype)
-      acc, m, l, p16 = lax.optimization_barrier((acc, m, l, p16))
-
-      plgpu.barrier_arrive(schedule)          # softmax done
-      plgpu.barrier_wait(v_bars.at[slot])
-      plgpu.barrier_wait(schedule)            # tensor cores are ours again
-
-      def wait_next_k():
-        @pl.when(ki + 1 < hi)
+        @pl.when(hi > lo)
         def _():
-          plgpu.barrier_wait(k_bars.at[lax.rem(step + 1, stages)])
-      acc = mc.mma_accumulate(acc, p16, v_smems.at[slot], interpret=interpret,
-                              after_issue=wait_next_k)
-      plgpu.barrier_arrive(v_consumed.at[slot])
-      return acc, m, l
+            plgpu.barrier_wait(k_bars.at[0])
 
-    carry = (acc, m, l)
-    carry = lax.fori_loop(lo, inner_lo, functools.partial(step_fn, masked=True), carry)
-    carry = lax.fori_loop(inner_lo, inner_hi, functools.partial(step_fn, masked=False), carry)
-    acc, m, l = lax.fori_loop(inner_hi, hi, functools.partial(step_fn, masked=True), carry)
-    pl.when(wg == 0)(sync_schedule)
+        pl.when(wg == 1)(sync_schedule)
 
-    out, lse = bm.finalize(acc, m, l)
-    q_smem[...] = out.astype(q_smem.dtype)   # Q is no longer needed: reuse its SMEM
-    lse_smems.at[wg][...] = lse
-    plgpu.commit_smem()
-    plgpu.copy_smem_to_gmem(q_smem, o_ref.at[b, rows, h])
-    plgpu.copy_smem_to_gmem(lse_smems.at[wg], lse_ref.at[b, h, rows])
-    plgpu.wait_smem_to_gmem(0)
+        def step_fn(ki, carry, *, masked):
+            acc, m, l = carry
+            step = ki - lo
+            slot = lax.rem(step, stages)
 
-  @pl.when(wg == mc.COMPUTE_WGS)
-  def _memory():
-    plgpu.set_max_registers(mc.MEMORY_REGISTERS, action="decrease")
-    kv_head = lax.div(h, groups)
-    chunk = t * mc.COMPUTE_WGS
-    lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
+            def qk(acc_ref):
+                plgpu.wgmma(acc_ref, q_smem, k_smems.at[slot].T)
+                sync_schedule()   # let the other warpgroup's softmax run meanwhile
+                return acc_ref[...]
+            s = pl.run_scoped(qk, plgpu.ACC((bq, bkv), jnp.float32))
+            plgpu.barrier_arrive(k_consumed.at[slot])
 
-    def issue(ref, smems, bars):
-      def fn(step, slot):
-        cols = pl.ds((lo + step) * bkv, bkv)
-        plgpu.copy_gmem_to_smem(ref.at[b, cols, kv_head], smems.at[slot], bars.at[slot])
-      return fn
+            s2 = s * scale2
+            if masked:
+                shape = (bq, bkv)
+                s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0), mc.bcast(row_end, shape, 0),
+                                   ki * bkv + mc.iota(shape, 1))
+            p, m, l, alpha = bm.softmax_update(s2, m, l)
+            acc = acc * mc.bcast(alpha, acc.shape, 0)
+            p16 = p.astype(v_smems.dtype)
+            acc, m, l, p16 = lax.optimization_barrier((acc, m, l, p16))
 
-    produce(hi - lo, [(k_consumed, issue(k_ref, k_smems, k_bars)),
-                      (v_consumed, issue(v_ref, v_smems, v_bars))], stages)
+            plgpu.barrier_arrive(schedule)          # softmax done
+            plgpu.barrier_wait(v_bars.at[slot])
+            plgpu.barrier_wait(schedule)            # tensor cores are ours again
+
+            def wait_next_k():
+                @pl.when(ki + 1 < hi)
+                def _():
+                    plgpu.barrier_wait(k_bars.at[lax.rem(step + 1, stages)])
+            acc = mc.mma_accumulate(acc, p16, v_smems.at[slot], interpret=interpret,
+                                    after_issue=wait_next_k)
+            plgpu.barrier_arrive(v_consumed.at[slot])
+            return acc, m, l
+
+        carry = (acc, m, l)
+        carry = lax.fori_loop(lo, inner_lo, functools.partial(step_fn, masked=True), carry)
+        carry = lax.fori_loop(inner_lo, inner_hi, functools.partial(step_fn, masked=False), carry)
+        acc, m, l = lax.fori_loop(inner_hi, hi, functools.partial(step_fn, masked=True), carry)
+        pl.when(wg == 0)(sync_schedule)
+
+        out, lse = bm.finalize(acc, m, l)
+        q_smem[...] = out.astype(q_smem.dtype)   # Q is no longer needed: reuse its SMEM
+        lse_smems.at[wg][...] = lse
+        plgpu.commit_smem()
+        plgpu.copy_smem_to_gmem(q_smem, o_ref.at[b, rows, h])
+        plgpu.copy_smem_to_gmem(lse_smems.at[wg], lse_ref.at[b, h, rows])
+        plgpu.wait_smem_to_gmem(0)
+
+    @pl.when(wg == mc.COMPUTE_WGS)
+    def _memory():
+        plgpu.set_max_registers(mc.MEMORY_REGISTERS, action="decrease")
+        kv_head = lax.div(h, groups)
+        chunk = t * mc.COMPUTE_WGS
+        lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
+
+        def issue(ref, smems, bars):
+            def fn(step, slot):
+                cols = pl.ds((lo + step) * bkv, bkv)
+                plgpu.copy_gmem_to_smem(ref.at[b, cols, kv_head], smems.at[slot], bars.at[slot])
+            return fn
+
+        produce(hi - lo, [(k_consumed, issue(k_ref, k_smems, k_bars)),
+                          (v_consumed, issue(v_ref, v_smems, v_bars))], stages)
 
 
 def forward(q, k, v, kv_start, kv_end, *, sm_scale, blocks, interpret):
-  """q [B,S,H,D], k/v [B,S,K,D] (S a multiple of blocks.seq_multiple) -> (out, lse [B,H,S])."""
-  B, S, H, D = q.shape
-  K = k.shape[2]
-  bq, bkv, stages = blocks.block_q, blocks.block_kv, blocks.stages
-  tile = mc.COMPUTE_WGS * bq
-  bounds = bm.block_bounds(kv_start, kv_end, tile_rows=tile, chunk_rows=bq, block=bkv,
-                           mask_all=blocks.mask_all_blocks)
-  stages = min(stages, S // bkv)
-  kernel = functools.partial(_kernel, bq=bq, bkv=bkv, stages=stages, groups=H // K,
-                             sm_scale=sm_scale, interpret=bool(interpret))
-  return plgpu.kernel(
-      kernel,
-      out_type=(jax.ShapeDtypeStruct(q.shape, q.dtype),
-                jax.ShapeDtypeStruct((B, H, S), jnp.float32)),
-      scratch_types=(
-          mc.tiled_smem((mc.COMPUTE_WGS, bq, D), q.dtype),
-          mc.tiled_smem((stages, bkv, D), k.dtype),
-          mc.tiled_smem((stages, bkv, D), v.dtype),
-          plgpu.SMEM((mc.COMPUTE_WGS, bq), jnp.float32),
-          plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),
-          plgpu.Barrier(num_barriers=stages),
-          plgpu.Barrier(num_barriers=stages),
-          plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS, num_barriers=stages),
-          plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS, num_barriers=stages),
-          plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS),
-      ),
-      grid=(H, S // tile, B),
-      grid_names=("heads", "q_tiles", "batch"),
-      num_threads=mc.COMPUTE_WGS + 1,
-      thread_name="wg",
-      compiler_params=mc.compiler_params(),
-      interpret=interpret,
-  )(q, k, v, kv_start, kv_end, bounds)
+    """q [B,S,H,D], k/v [B,S,K,D] (S a multiple of blocks.seq_multiple) -> (out, lse [B,H,S])."""
+    B, S, H, D = q.shape
+    K = k.shape[2]
+    bq, bkv, stages = blocks.block_q, blocks.block_kv, blocks.stages
+    tile = mc.COMPUTE_WGS * bq
+    bounds = bm.block_bounds(kv_start, kv_end, tile_rows=tile, chunk_rows=bq, block=bkv,
+                             mask_all=blocks.mask_all_blocks)
+    stages = min(stages, S // bkv)
+    kernel = functools.partial(_kernel, bq=bq, bkv=bkv, stages=stages, groups=H // K,
+                               sm_scale=sm_scale, interpret=bool(interpret))
+    return plgpu.kernel(
+        kernel,
+        out_type=(jax.ShapeDtypeStruct(q.shape, q.dtype),
+                  jax.ShapeDtypeStruct((B, H, S), jnp.float32)),
+        scratch_types=(
+            mc.tiled_smem((mc.COMPUTE_WGS, bq, D), q.dtype),
+            mc.tiled_smem((stages, bkv, D), k.dtype),
+            mc.tiled_smem((stages, bkv, D), v.dtype),
+            plgpu.SMEM((mc.COMPUTE_WGS, bq), jnp.float32),
+            plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),
+            plgpu.Barrier(num_barriers=stages),
+            plgpu.Barrier(num_barriers=stages),
+            plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS, num_barriers=stages),
+            plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS, num_barriers=stages),
+            plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS),
+        ),
+        grid=(H, S // tile, B),
+        grid_names=("heads", "q_tiles", "batch"),
+        num_threads=mc.COMPUTE_WGS + 1,
+        thread_name="wg",
+        compiler_params=mc.compiler_params(),
+        interpret=interpret,
+    )(q, k, v, kv_start, kv_end, bounds)

@@ -13,26 +13,26 @@ from jax import lax
 
 
 def produce(n, buffers, stages):
-  """Producer loop. buffers: list of (consumed_barriers, issue(step, slot)) pairs.
+    """Producer loop. buffers: list of (consumed_barriers, issue(step, slot)) pairs.
 
-  Buffers that share one consumed-barrier array list it once with an issue
-  function that copies all of them.
-  """
-  for i in range(stages):
-    @pl.when(i < n)
-    def _prologue():
-      for _, issue in buffers:
-        issue(i, i)
+    Buffers that share one consumed-barrier array list it once with an issue
+    function that copies all of them.
+    """
+    for i in range(stages):
+        @pl.when(i < n)
+        def _prologue():
+            for _, issue in buffers:
+                issue(i, i)
 
-  @pl.loop(0, n - stages)
-  def _refill(step):
-    slot = lax.rem(step, stages)
-    for consumed, issue in buffers:
-      plgpu.barrier_wait(consumed.at[slot])
-      issue(step + stages, slot)
+    @pl.loop(0, n - stages)
+    def _refill(step):
+        slot = lax.rem(step, stages)
+        for consumed, issue in buffers:
+            plgpu.barrier_wait(consumed.at[slot])
+            issue(step + stages, slot)
 
-  @pl.loop(lax.max(n - stages, 0), n)
-  def _drain(step):
-    slot = lax.rem(step, stages)
-    for consumed, _ in buffers:
-      plgpu.barrier_wait(consumed.at[slot])
+    @pl.loop(lax.max(n - stages, 0), n)
+    def _drain(step):
+        slot = lax.rem(step, stages)
+        for consumed, _ in buffers:
+            plgpu.barrier_wait(consumed.at[slot])

@@ -14,112 +14,112 @@ from kernel_test_utils import random_segments, segments_from_lengths
 
 
 def _mask_from_ranges(start, end, S):
-  cols = np.arange(S)
-  return (cols[None, None, :] >= np.asarray(start)[:, :, None]) & (
-      cols[None, None, :] < np.asarray(end)[:, :, None])
+    cols = np.arange(S)
+    return (cols[None, None, :] >= np.asarray(start)[:, :, None]) & (
+        cols[None, None, :] < np.asarray(end)[:, :, None])
 
 
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("seed", range(4))
 def test_row_ranges_equal_the_segment_mask(causal, seed):
-  rng = np.random.default_rng(seed)
-  B, S = 3, 97
-  seg = random_segments(rng, B, S, max_docs=9)
-  kv_start, kv_end, q_start, q_end = bm.row_ranges(seg, B, S, causal=causal)
-  want = np.asarray(attention_mask(seg, S, causal=causal))
-  np.testing.assert_array_equal(_mask_from_ranges(kv_start, kv_end, S), want)
-  # Seen from the keys: row j of the transposed mask.
-  np.testing.assert_array_equal(_mask_from_ranges(q_start, q_end, S), want.transpose(0, 2, 1))
+    rng = np.random.default_rng(seed)
+    B, S = 3, 97
+    seg = random_segments(rng, B, S, max_docs=9)
+    kv_start, kv_end, q_start, q_end = bm.row_ranges(seg, B, S, causal=causal)
+    want = np.asarray(attention_mask(seg, S, causal=causal))
+    np.testing.assert_array_equal(_mask_from_ranges(kv_start, kv_end, S), want)
+    # Seen from the keys: row j of the transposed mask.
+    np.testing.assert_array_equal(_mask_from_ranges(q_start, q_end, S), want.transpose(0, 2, 1))
 
 
 def test_row_ranges_without_segments():
-  kv_start, kv_end, q_start, q_end = bm.row_ranges(None, 2, 8, causal=True)
-  np.testing.assert_array_equal(kv_start, 0)
-  np.testing.assert_array_equal(kv_end[0], np.arange(1, 9))
-  np.testing.assert_array_equal(q_start[1], np.arange(8))
-  np.testing.assert_array_equal(q_end, 8)
+    kv_start, kv_end, q_start, q_end = bm.row_ranges(None, 2, 8, causal=True)
+    np.testing.assert_array_equal(kv_start, 0)
+    np.testing.assert_array_equal(kv_end[0], np.arange(1, 9))
+    np.testing.assert_array_equal(q_start[1], np.arange(8))
+    np.testing.assert_array_equal(q_end, 8)
 
 
 def test_document_bounds_treat_runs_as_documents():
-  seg = segments_from_lengths([3, 1, (0, 2), 2])    # ids 1 1 1 2 0 0 3 3
-  start, end = bm.document_bounds(seg)
-  np.testing.assert_array_equal(start[0], [0, 0, 0, 3, 4, 4, 6, 6])
-  np.testing.assert_array_equal(end[0], [3, 3, 3, 4, 6, 6, 8, 8])
+    seg = segments_from_lengths([3, 1, (0, 2), 2])    # ids 1 1 1 2 0 0 3 3
+    start, end = bm.document_bounds(seg)
+    np.testing.assert_array_equal(start[0], [0, 0, 0, 3, 4, 4, 6, 6])
+    np.testing.assert_array_equal(end[0], [3, 3, 3, 4, 6, 6, 8, 8])
 
 
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("seed", range(3))
 def test_block_bounds_cover_every_allowed_pair_and_inner_blocks_need_no_mask(causal, seed):
-  rng = np.random.default_rng(100 + seed)
-  B, S, tile, chunk, block = 2, 512, 128, 64, 64
-  seg = random_segments(rng, B, S, max_docs=12)
-  kv_start, kv_end, _, _ = bm.row_ranges(seg, B, S, causal=causal)
-  bounds = np.asarray(bm.block_bounds(kv_start, kv_end, tile_rows=tile, chunk_rows=chunk,
-                                      block=block))
-  mask = _mask_from_ranges(kv_start, kv_end, S)
-  assert bounds.shape == (B, S // chunk, 4)
-  for b in range(B):
-    for c in range(S // chunk):
-      lo, hi, ilo, ihi = bounds[b, c]
-      assert lo <= ilo <= ihi <= hi
-      rows = mask[b, c * chunk:(c + 1) * chunk]
-      tile_rows = mask[b, (c * chunk // tile) * tile:(c * chunk // tile + 1) * tile]
-      blocks_used = np.nonzero(tile_rows.reshape(tile, S // block, block).any(axis=(0, 2)))[0]
-      # Tight: the tile's first and last visited blocks hold an allowed pair.
-      assert (lo, hi) == (blocks_used.min(), blocks_used.max() + 1)
-      # Nothing allowed outside [lo, hi): skipped blocks are really empty.
-      assert not rows[:, :lo * block].any() and not rows[:, hi * block:].any()
-      # Inner blocks are all-allowed for this chunk, so skipping the mask is exact.
-      assert rows[:, ilo * block:ihi * block].all()
-  # Plain causal: the chunk's inner range is everything strictly below its diagonal.
-  kv_start, kv_end, _, _ = bm.row_ranges(None, 1, S, causal=True)
-  bounds = np.asarray(bm.block_bounds(kv_start, kv_end, tile_rows=tile, chunk_rows=chunk,
-                                      block=block))
-  np.testing.assert_array_equal(bounds[0, :, 0], 0)
-  np.testing.assert_array_equal(bounds[0, :, 3], np.arange(S // chunk))
+    rng = np.random.default_rng(100 + seed)
+    B, S, tile, chunk, block = 2, 512, 128, 64, 64
+    seg = random_segments(rng, B, S, max_docs=12)
+    kv_start, kv_end, _, _ = bm.row_ranges(seg, B, S, causal=causal)
+    bounds = np.asarray(bm.block_bounds(kv_start, kv_end, tile_rows=tile, chunk_rows=chunk,
+                                        block=block))
+    mask = _mask_from_ranges(kv_start, kv_end, S)
+    assert bounds.shape == (B, S // chunk, 4)
+    for b in range(B):
+        for c in range(S // chunk):
+            lo, hi, ilo, ihi = bounds[b, c]
+            assert lo <= ilo <= ihi <= hi
+            rows = mask[b, c * chunk:(c + 1) * chunk]
+            tile_rows = mask[b, (c * chunk // tile) * tile:(c * chunk // tile + 1) * tile]
+            blocks_used = np.nonzero(tile_rows.reshape(tile, S // block, block).any(axis=(0, 2)))[0]
+            # Tight: the tile's first and last visited blocks hold an allowed pair.
+            assert (lo, hi) == (blocks_used.min(), blocks_used.max() + 1)
+            # Nothing allowed outside [lo, hi): skipped blocks are really empty.
+            assert not rows[:, :lo * block].any() and not rows[:, hi * block:].any()
+            # Inner blocks are all-allowed for this chunk, so skipping the mask is exact.
+            assert rows[:, ilo * block:ihi * block].all()
+    # Plain causal: the chunk's inner range is everything strictly below its diagonal.
+    kv_start, kv_end, _, _ = bm.row_ranges(None, 1, S, causal=True)
+    bounds = np.asarray(bm.block_bounds(kv_start, kv_end, tile_rows=tile, chunk_rows=chunk,
+                                        block=block))
+    np.testing.assert_array_equal(bounds[0, :, 0], 0)
+    np.testing.assert_array_equal(bounds[0, :, 3], np.arange(S // chunk))
 
 
 def _streamed_softmax(s2, mask, block):
-  R, C = s2.shape
-  m = jnp.full((R,), -jnp.inf)
-  l = jnp.zeros((R,))
-  v = jnp.asarray(np.random.default_rng(0).normal(size=(C, 8)), jnp.float32)
-  acc = jnp.zeros((R, 8))
-  cols = jnp.broadcast_to(jnp.arange(C), (R, C))
-  start, end = mask
-  for j in range(0, C, block):
-    tile = bm.range_mask(s2[:, j:j + block], start[:, None], end[:, None], cols[:, j:j + block])
-    p, m, l, alpha = bm.softmax_update(tile, m, l)
-    acc = acc * alpha[:, None] + p @ v[j:j + block]
-  out, lse = bm.finalize(acc, m, l)
-  return out, lse, v
+    R, C = s2.shape
+    m = jnp.full((R,), -jnp.inf)
+    l = jnp.zeros((R,))
+    v = jnp.asarray(np.random.default_rng(0).normal(size=(C, 8)), jnp.float32)
+    acc = jnp.zeros((R, 8))
+    cols = jnp.broadcast_to(jnp.arange(C), (R, C))
+    start, end = mask
+    for j in range(0, C, block):
+        tile = bm.range_mask(s2[:, j:j + block], start[:, None], end[:, None], cols[:, j:j + block])
+        p, m, l, alpha = bm.softmax_update(tile, m, l)
+        acc = acc * alpha[:, None] + p @ v[j:j + block]
+    out, lse = bm.finalize(acc, m, l)
+    return out, lse, v
 
 
 def test_online_softmax_matches_softmax_even_after_fully_masked_blocks():
-  rng = np.random.default_rng(1)
-  R, C, block = 6, 48, 16
-  s2 = jnp.asarray(rng.normal(size=(R, C)) * 4, jnp.float32)
-  # Rows whose first one or two blocks are fully masked, and a row allowed a single key.
-  start = jnp.array([0, 16, 20, 33, 40, 47])
-  end = jnp.array([48, 40, 21, 48, 45, 48])
-  out, lse, v = _streamed_softmax(s2, (start, end), block)
-  cols = jnp.arange(C)
-  allowed = (cols[None] >= start[:, None]) & (cols[None] < end[:, None])
-  logits = jnp.where(allowed, s2, -jnp.inf)
-  want_p = jax.nn.softmax(logits * np.log(2), axis=-1)   # s2 is in log2 units
-  np.testing.assert_allclose(out, want_p @ v, rtol=1e-5, atol=1e-5)
-  np.testing.assert_allclose(lse, jax.scipy.special.logsumexp(logits * np.log(2), axis=-1) / np.log(2),
-                             rtol=1e-5)
-  # The backward's recomputation from lse gives back the same probabilities.
-  p = bm.probs_from_lse(jnp.where(allowed, s2, bm.MASK_VALUE), lse, 0)
-  np.testing.assert_allclose(p, want_p, rtol=1e-5, atol=1e-6)
+    rng = np.random.default_rng(1)
+    R, C, block = 6, 48, 16
+    s2 = jnp.asarray(rng.normal(size=(R, C)) * 4, jnp.float32)
+    # Rows whose first one or two blocks are fully masked, and a row allowed a single key.
+    start = jnp.array([0, 16, 20, 33, 40, 47])
+    end = jnp.array([48, 40, 21, 48, 45, 48])
+    out, lse, v = _streamed_softmax(s2, (start, end), block)
+    cols = jnp.arange(C)
+    allowed = (cols[None] >= start[:, None]) & (cols[None] < end[:, None])
+    logits = jnp.where(allowed, s2, -jnp.inf)
+    want_p = jax.nn.softmax(logits * np.log(2), axis=-1)   # s2 is in log2 units
+    np.testing.assert_allclose(out, want_p @ v, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(lse, jax.scipy.special.logsumexp(logits * np.log(2), axis=-1) / np.log(2),
+                               rtol=1e-5)
+    # The backward's recomputation from lse gives back the same probabilities.
+    p = bm.probs_from_lse(jnp.where(allowed, s2, bm.MASK_VALUE), lse, 0)
+    np.testing.assert_allclose(p, want_p, rtol=1e-5, atol=1e-6)
 
 
 def test_dlogits_is_the_softmax_jacobian_product():
-  rng = np.random.default_rng(2)
-  s = jnp.asarray(rng.normal(size=(4, 7)), jnp.float32)
-  dp = jnp.asarray(rng.normal(size=(4, 7)), jnp.float32)
-  p = jax.nn.softmax(s, axis=-1)
-  _, vjp = jax.vjp(lambda s: jax.nn.softmax(s, axis=-1), s)
-  delta = (p * dp).sum(-1)     # = rowsum(dO * O) when dp = dO V^T
-  np.testing.assert_allclose(bm.dlogits(p, dp, delta, 0), vjp(dp)[0], rtol=1e-5, atol=1e-6)
+    rng = np.random.default_rng(2)
+    s = jnp.asarray(rng.normal(size=(4, 7)), jnp.float32)
+    dp = jnp.asarray(rng.normal(size=(4, 7)), jnp.float32)
+    p = jax.nn.softmax(s, axis=-1)
+    _, vjp = jax.vjp(lambda s: jax.nn.softmax(s, axis=-1), s)
+    delta = (p * dp).sum(-1)     # = rowsum(dO * O) when dp = dO V^T
+    np.testing.assert_allclose(bm.dlogits(p, dp, delta, 0), vjp(dp)[0], rtol=1e-5, atol=1e-6)

@@ -20,42 +20,42 @@ from kernel_test_utils import (compare_with_reference, random_qkv, random_segmen
 
 
 def mosaic(q, k, v, segment_ids, *, causal):
-  return flash_attention(q, k, v, segment_ids, causal=causal, backend="mosaic_gpu", interpret=True)
+    return flash_attention(q, k, v, segment_ids, causal=causal, backend="mosaic_gpu", interpret=True)
 
 
 def test_packed_causal_gqa4_short_documents_and_fully_masked_blocks():
-  # Document 1 spans the 64- and 128-key block edges; then a 5-token, a 1-token, a
-  # 30- and a 60-token document and 20 padding tokens. In the second query tile
-  # (rows 128..255) every row after 140 finds key block 0 fully masked, although
-  # the tile must visit it for rows 128..139.
-  seg = segments_from_lengths([140, 5, 1, 30, 60, (0, 20)])
-  q, k, v, do = random_qkv(0, 1, 256, 4, 1, 64)
-  compare_with_reference(mosaic, q, k, v, do, seg, causal=True)
+    # Document 1 spans the 64- and 128-key block edges; then a 5-token, a 1-token, a
+    # 30- and a 60-token document and 20 padding tokens. In the second query tile
+    # (rows 128..255) every row after 140 finds key block 0 fully masked, although
+    # the tile must visit it for rows 128..139.
+    seg = segments_from_lengths([140, 5, 1, 30, 60, (0, 20)])
+    q, k, v, do = random_qkv(0, 1, 256, 4, 1, 64)
+    compare_with_reference(mosaic, q, k, v, do, seg, causal=True)
 
 
 def test_bidirectional_segments_head_dim_128_two_rows():
-  # Non-causal packed rows, different per batch row (the kernels index bounds by row).
-  seg = segments_from_lengths([70, 58], [10, (0, 3), 100, 15])
-  q, k, v, do = random_qkv(1, 2, 128, 2, 2, 128)
-  compare_with_reference(mosaic, q, k, v, do, seg, causal=False)
+    # Non-causal packed rows, different per batch row (the kernels index bounds by row).
+    seg = segments_from_lengths([70, 58], [10, (0, 3), 100, 15])
+    q, k, v, do = random_qkv(1, 2, 128, 2, 2, 128)
+    compare_with_reference(mosaic, q, k, v, do, seg, causal=False)
 
 
 def test_plain_causal_gqa8_length_not_a_block_multiple():
-  # S=100 is padded inside to 128; the padded rows must not leak into real ones.
-  q, k, v, do = random_qkv(2, 1, 100, 8, 1, 64)
-  compare_with_reference(mosaic, q, k, v, do, None, causal=True)
+    # S=100 is padded inside to 128; the padded rows must not leak into real ones.
+    q, k, v, do = random_qkv(2, 1, 100, 8, 1, 64)
+    compare_with_reference(mosaic, q, k, v, do, None, causal=True)
 
 
 def _random_case(seed):
-  rng = np.random.default_rng(seed)
-  B = int(rng.integers(1, 3))
-  S = int(rng.integers(64, 321 if seed else 161))
-  K = int(rng.choice([1, 2]))
-  G = int(rng.choice([1, 4, 8])) if K == 1 else int(rng.choice([1, 4]))
-  D = int(rng.choice([64, 128]))
-  causal = bool(rng.random() < 0.7)
-  seg = random_segments(rng, B, S, max_docs=10) if rng.random() < 0.8 else None
-  return seed, B, S, K * G, K, D, causal, seg
+    rng = np.random.default_rng(seed)
+    B = int(rng.integers(1, 3))
+    S = int(rng.integers(64, 321 if seed else 161))
+    K = int(rng.choice([1, 2]))
+    G = int(rng.choice([1, 4, 8])) if K == 1 else int(rng.choice([1, 4]))
+    D = int(rng.choice([64, 128]))
+    causal = bool(rng.random() < 0.7)
+    seg = random_segments(rng, B, S, max_docs=10) if rng.random() < 0.8 else None
+    return seed, B, S, K * G, K, D, causal, seg
 
 
 @pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow),
@@ -63,6 +63,6 @@ def _random_case(seed):
                                   pytest.param(3, marks=pytest.mark.slow),
                                   pytest.param(4, marks=pytest.mark.slow)])
 def test_random_shapes(seed):
-  seed, B, S, H, K, D, causal, seg = _random_case(seed)
-  q, k, v, do = random_qkv(10 + seed, B, S, H, K, D)
-  compare_with_reference(mosaic, q, k, v, do, seg, causal=causal)
+    seed, B, S, H, K, D, causal, seg = _random_case(seed)
+    q, k, v, do = random_qkv(10 + seed, B, S, H, K, D)
+    compare_with_reference(mosaic, q, k, v, do, seg, causal=causal)

@@ -9,23 +9,23 @@ from kernel_test_utils import compare_with_reference, random_qkv, segments_from_
 
 
 def splash(q, k, v, segment_ids, *, causal):
-  return flash_attention(q, k, v, segment_ids, causal=causal, backend="splash", interpret=True)
+    return flash_attention(q, k, v, segment_ids, causal=causal, backend="splash", interpret=True)
 
 
 def test_splash_wrapper_packed_causal_gqa_and_ragged_length():
-  # GQA 2, S=200 (padded inside to 256 with a segment of its own), packed + padding.
-  seg = segments_from_lengths([50, 100, 1, 39, (0, 10)])
-  q, k, v, do = random_qkv(3, 1, 200, 4, 2, 64)
-  compare_with_reference(splash, q, k, v, do, seg, causal=True)
+    # GQA 2, S=200 (padded inside to 256 with a segment of its own), packed + padding.
+    seg = segments_from_lengths([50, 100, 1, 39, (0, 10)])
+    q, k, v, do = random_qkv(3, 1, 200, 4, 2, 64)
+    compare_with_reference(splash, q, k, v, do, seg, causal=True)
 
 
 def test_default_attention_impl():
-  assert default_attention_impl("gpu") == "pallas"
-  assert default_attention_impl("cuda") == "pallas"
-  assert default_attention_impl("tpu") == "pallas"
-  assert default_attention_impl("cpu") == "xla"
-  with pytest.raises(ValueError, match="unknown platform"):
-    default_attention_impl("abacus")
+    assert default_attention_impl("gpu") == "pallas"
+    assert default_attention_impl("cuda") == "pallas"
+    assert default_attention_impl("tpu") == "pallas"
+    assert default_attention_impl("cpu") == "xla"
+    with pytest.raises(ValueError, match="unknown platform"):
+        default_attention_impl("abacus")
 
 
 @pytest.mark.parametrize("shapes, dtype, match", [
@@ -36,27 +36,27 @@ def test_default_attention_impl():
     (((128, 4, 64), (128, 4, 64)), jnp.bfloat16, r"\[batch, seq, heads, head_dim\]"),
 ])
 def test_bad_inputs_raise_one_clear_error(shapes, dtype, match):
-  q = jnp.zeros(shapes[0], dtype)
-  k = jnp.zeros(shapes[1], dtype)
-  with pytest.raises(ValueError, match=match):
-    flash_attention(q, k, k, None)
+    q = jnp.zeros(shapes[0], dtype)
+    k = jnp.zeros(shapes[1], dtype)
+    with pytest.raises(ValueError, match=match):
+        flash_attention(q, k, k, None)
 
 
 def test_bad_segment_ids_and_backend():
-  q = jnp.zeros((1, 128, 2, 64), jnp.bfloat16)
-  with pytest.raises(ValueError, match="segment_ids must be"):
-    flash_attention(q, q, q, jnp.zeros((1, 64), jnp.int32))
-  with pytest.raises(ValueError, match="unknown flash_attention backend"):
-    flash_attention(q, q, q, None, backend="triton")
+    q = jnp.zeros((1, 128, 2, 64), jnp.bfloat16)
+    with pytest.raises(ValueError, match="segment_ids must be"):
+        flash_attention(q, q, q, jnp.zeros((1, 64), jnp.int32))
+    with pytest.raises(ValueError, match="unknown flash_attention backend"):
+        flash_attention(q, q, q, None, backend="triton")
 
 
 def test_non_hopper_gpu_is_refused(monkeypatch):
-  import jax
-  from dsllm.kernels import flash_attention as fa
+    import jax
+    from dsllm.kernels import flash_attention as fa
 
-  class FakeAmpere:
-    compute_capability = "8.0"
-  monkeypatch.setattr(jax, "devices", lambda *a: [FakeAmpere()])
-  q = jnp.zeros((1, 128, 2, 64), jnp.bfloat16)
-  with pytest.raises(ValueError, match="need a Hopper GPU"):
-    fa.flash_attention(q, q, q, None, backend="mosaic_gpu", interpret=False)
+    class FakeAmpere:
+        compute_capability = "8.0"
+    monkeypatch.setattr(jax, "devices", lambda *a: [FakeAmpere()])
+    q = jnp.zeros((1, 128, 2, 64), jnp.bfloat16)
+    with pytest.raises(ValueError, match="need a Hopper GPU"):
+        fa.flash_attention(q, q, q, None, backend="mosaic_gpu", interpret=False)

@@ -20,61 +20,61 @@ STEPS = 10
 
 
 def _learnable_batch(rng, batch, seq):
-  """Rows packed from counting documents (runs of consecutive ids), with segment ids."""
-  from helpers import counting_documents
-  docs = iter(counting_documents(10 * batch, seed=int(rng.integers(1 << 30))))
-  out = {k: np.zeros((batch, seq), np.int32) for k in ("inputs", "targets", "segment_ids", "positions")}
-  mask = np.zeros((batch, seq), np.float32)
-  for b in range(batch):
-    t, sid = 0, 1
-    while t < seq:
-      d = next(docs)[: seq - t + 1]
-      n = len(d) - 1
-      if n < 1:
-        break
-      out["inputs"][b, t:t + n], out["targets"][b, t:t + n] = d[:-1], d[1:]
-      out["segment_ids"][b, t:t + n], out["positions"][b, t:t + n] = sid, np.arange(n)
-      mask[b, t:t + n] = 1
-      t, sid = t + n, sid + 1
-  return {**out, "loss_mask": mask, "target_bytes": mask * 1.5}
+    """Rows packed from counting documents (runs of consecutive ids), with segment ids."""
+    from helpers import counting_documents
+    docs = iter(counting_documents(10 * batch, seed=int(rng.integers(1 << 30))))
+    out = {k: np.zeros((batch, seq), np.int32) for k in ("inputs", "targets", "segment_ids", "positions")}
+    mask = np.zeros((batch, seq), np.float32)
+    for b in range(batch):
+        t, sid = 0, 1
+        while t < seq:
+            d = next(docs)[: seq - t + 1]
+            n = len(d) - 1
+            if n < 1:
+                break
+            out["inputs"][b, t:t + n], out["targets"][b, t:t + n] = d[:-1], d[1:]
+            out["segment_ids"][b, t:t + n], out["positions"][b, t:t + n] = sid, np.arange(n)
+            mask[b, t:t + n] = 1
+            t, sid = t + n, sid + 1
+    return {**out, "loss_mask": mask, "target_bytes": mask * 1.5}
 
 
 def _losses(impl, monkeypatch):
-  import jax
-  from helpers import tiny_config
-  from dsllm import sharding
-  from dsllm.losses.pretrain import next_token_loss
-  from dsllm.model import attention as attention_module
-  from dsllm.kernels.reference import reference_attention
-  from dsllm.train import state as state_lib, step as step_lib
+    import jax
+    from helpers import tiny_config
+    from dsllm import sharding
+    from dsllm.losses.pretrain import next_token_loss
+    from dsllm.model import attention as attention_module
+    from dsllm.kernels.reference import reference_attention
+    from dsllm.train import state as state_lib, step as step_lib
 
-  if impl == "control":
-    monkeypatch.setattr(attention_module, "xla_attention",
-                        lambda q, k, v, seg, causal=True: reference_attention(q, k, v, seg, causal=causal))
-    impl = "xla"
-  cfg = tiny_config(**{"model.attention": impl, "model.d_model": 256, "model.n_heads": 4,
-                       "model.n_kv_heads": 2})
-  mesh = sharding.make_mesh(1, 1, 1, devices=jax.devices()[:1])
-  setup = state_lib.make_setup(cfg, mesh)
-  state = state_lib.init_state(cfg, setup)
-  train = step_lib.make_train_step(setup, next_token_loss)
-  rng = np.random.default_rng(0)
-  losses = []
-  with jax.set_mesh(mesh):
-    for _ in range(STEPS):
-      state, metrics = train(state, _learnable_batch(rng, cfg.train.global_batch, cfg.train.seq_len))
-      losses.append(float(metrics["loss"]))
-  monkeypatch.undo()
-  return np.array(losses)
+    if impl == "control":
+        monkeypatch.setattr(attention_module, "xla_attention",
+                            lambda q, k, v, seg, causal=True: reference_attention(q, k, v, seg, causal=causal))
+        impl = "xla"
+    cfg = tiny_config(**{"model.attention": impl, "model.d_model": 256, "model.n_heads": 4,
+                         "model.n_kv_heads": 2})
+    mesh = sharding.make_mesh(1, 1, 1, devices=jax.devices()[:1])
+    setup = state_lib.make_setup(cfg, mesh)
+    state = state_lib.init_state(cfg, setup)
+    train = step_lib.make_train_step(setup, next_token_loss)
+    rng = np.random.default_rng(0)
+    losses = []
+    with jax.set_mesh(mesh):
+        for _ in range(STEPS):
+            state, metrics = train(state, _learnable_batch(rng, cfg.train.global_batch, cfg.train.seq_len))
+            losses.append(float(metrics["loss"]))
+    monkeypatch.undo()
+    return np.array(losses)
 
 
 def test_pallas_follows_xla_loss_curve(monkeypatch):
-  xla = _losses("xla", monkeypatch)
-  control = _losses("control", monkeypatch)
-  pallas = _losses("pallas", monkeypatch)
-  assert np.isfinite(pallas).all()
-  assert xla[-1] < xla[0] - 0.3, "the run should learn, or the comparison says little"
-  assert abs(pallas[0] - xla[0]) < 1e-3, (pallas, xla)
-  assert np.abs(pallas[:3] - xla[:3]).max() < 1e-2, (pallas, xla)
-  bar = 2 * np.abs(control - xla).max() + 0.02
-  assert np.abs(pallas - xla).max() <= bar, (pallas, xla, control)
+    xla = _losses("xla", monkeypatch)
+    control = _losses("control", monkeypatch)
+    pallas = _losses("pallas", monkeypatch)
+    assert np.isfinite(pallas).all()
+    assert xla[-1] < xla[0] - 0.3, "the run should learn, or the comparison says little"
+    assert abs(pallas[0] - xla[0]) < 1e-3, (pallas, xla)
+    assert np.abs(pallas[:3] - xla[:3]).max() < 1e-2, (pallas, xla)
+    bar = 2 * np.abs(control - xla).max() + 0.02
+    assert np.abs(pallas - xla).max() <= bar, (pallas, xla, control)
