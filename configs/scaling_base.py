@@ -12,7 +12,7 @@ from dsllm.config import base_config, lock
 def get_config():
     c = base_config()
     c.model.update(vocab_size=256, d_model=64, n_layers=2, n_heads=1, n_kv_heads=1, ffn_dim=192,
-                   attention="xla", remat="none", loss_chunk=256,
+                   attention="auto", remat="none", loss_chunk=256,
                    # 0.006 is the paper's init for 7B/67B; widths of 64..1024 train better from the
                    # GPT-2 value (about 1/sqrt(d_model) at d_model ~ 2500 and below it).
                    init_std=0.02)
