@@ -25,7 +25,7 @@ from jax import lax
 
 from dsllm.kernels import block_math as bm
 from dsllm.kernels import mgpu_common as mc
-from dsllm.kernels.mgpu_pipeline import produce
+from dsllm.kernels.mgpu_pipeline import produce, produce_kv_blocks
 
 
 def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv_end_ref,
@@ -100,15 +100,8 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
         kv_head = lax.div(h, groups)
         chunk = t * mc.COMPUTE_WGS
         lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
-
-        def issue(ref, smems, bars):
-            def fn(step, slot):
-                cols = pl.ds((lo + step) * bkv, bkv)
-                plgpu.copy_gmem_to_smem(ref.at[b, cols, kv_head], smems.at[slot], bars.at[slot])
-            return fn
-
-        produce(hi - lo, [(k_consumed, issue(k_ref, k_smems, k_bars)),
-                          (v_consumed, issue(v_ref, v_smems, v_bars))], stages)
+        produce_kv_blocks(k_ref, v_ref, k_smems, v_smems, k_bars, v_bars, k_consumed, v_consumed,
+                          b=b, kv_head=kv_head, lo=lo, hi=hi, bkv=bkv, stages=stages)
 
 
 def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_ref,

@@ -36,3 +36,17 @@ def produce(n, buffers, stages):
         slot = lax.rem(step, stages)
         for consumed, _ in buffers:
             plgpu.barrier_wait(consumed.at[slot])
+
+
+def produce_kv_blocks(k_ref, v_ref, k_smems, v_smems, k_bars, v_bars, k_consumed, v_consumed, *,
+                      b, kv_head, lo, hi, bkv, stages):
+    """The producer of a query tile's program (forward and dQ kernels): key and value blocks
+    lo..hi-1 of one batch row and KV head, each on its own ready barrier and consumed barrier."""
+    def issue(ref, smems, bars):
+        def fn(step, slot):
+            cols = pl.ds((lo + step) * bkv, bkv)
+            plgpu.copy_gmem_to_smem(ref.at[b, cols, kv_head], smems.at[slot], bars.at[slot])
+        return fn
+
+    produce(hi - lo, [(k_consumed, issue(k_ref, k_smems, k_bars)),
+                      (v_consumed, issue(v_ref, v_smems, v_bars))], stages)
