@@ -20,7 +20,6 @@ run and no row is ever empty.
 """
 import math
 
-import jax
 import jax.numpy as jnp
 from jax import lax
 

@@ -14,7 +14,6 @@ key/value head in turn, the Q, dO, lse and delta blocks [lo, hi) that can see
 these keys. dV = sum P^T dO and dK = scale * sum dS^T Q are accumulated over all
 G heads in registers, so GQA needs no [B, S, H, D] intermediate and no XLA sum.
 """
-import dataclasses
 import functools
 
 import jax

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import time
 
-from dsllm.tokenizer.base import META_FILE, Tokenizer, TokenizerError, read_meta, write_meta
+from dsllm.tokenizer.base import Tokenizer, TokenizerError, read_meta, write_meta
 from dsllm.tokenizer.inputs import TokenizerInputError, expand_inputs, iter_files
 from dsllm.tokenizer.specials import BOS, EOS, PAD, SPECIAL_TOKENS
 

@@ -11,7 +11,6 @@ beyond that, even when it touches one row in a thousand and hides in the L2 norm
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from dsllm.kernels.reference import reference_attention
 

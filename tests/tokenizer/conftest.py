@@ -1,6 +1,5 @@
 """Small tokenizers trained once per session on a multilingual fixture corpus."""
 
-import os
 import random
 
 import pytest

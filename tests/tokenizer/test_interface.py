@@ -3,7 +3,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from dsllm.tokenizer import (SPECIAL_TOKENS, TokenizerError, load_tokenizer, train_tokenizer)

@@ -130,4 +130,4 @@ def test_sigterm_saves_and_the_same_command_resumes(tiny_dataset, tmp_path):
                              "--config.train.eval_every=0", "--config.train.ckpt_every=100000"])
     out, _ = proc.communicate(timeout=180)
     assert proc.returncode == 0, out
-    assert f"resumed from" in out and f"at step {step}" in out
+    assert "resumed from" in out and f"at step {step}" in out
