@@ -85,7 +85,9 @@ class Transformer(nnx.Module):
 
     def hidden(self, tokens_BS, segment_ids_BS, positions_BS):
         """Final-normed hidden states [B, S, D]: everything but the output projection."""
-        h_BSD = jnp.take(self.embed_VD[...].astype(self.dtype), tokens_BS, axis=0)
+        # Gather float32 rows, then cast: the backward scatter-add then sums a frequent token's
+        # gradients in float32 (casting the table first would sum them in bf16).
+        h_BSD = jnp.take(self.embed_VD[...], tokens_BS, axis=0).astype(self.dtype)
         h_BSD = constrain(h_BSD, ("batch", "seq", "embed_act"))
         graphdef, stacked = nnx.split(self.blocks)
 
