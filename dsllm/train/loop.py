@@ -33,14 +33,21 @@ log = logging.getLogger("dsllm.train")
 
 
 class _StopRequest:
-    """Turns SIGTERM and SIGINT into a flag the loop checks between steps (a second Ctrl-C kills)."""
+    """Turns SIGTERM and SIGINT into a flag the loop checks between steps (a second Ctrl-C kills).
+
+    With several processes every host must stop after the same step (a host that stops early
+    would leave the others waiting in the next step's collectives): they agree through JAX's
+    preemption sync point, which the coordination service drives from SIGTERM, so SIGTERM is
+    left to JAX there."""
 
     def __init__(self):
         self.signal = None
         self._previous = {}
+        self._multihost = jax.process_count() > 1
 
     def __enter__(self):
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        signals = (signal.SIGINT,) if self._multihost else (signal.SIGTERM, signal.SIGINT)
+        for sig in signals:
             self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
@@ -50,6 +57,13 @@ class _StopRequest:
             raise KeyboardInterrupt
         self.signal = signal.Signals(signum).name
         log.warning("%s received: saving a checkpoint after this step, then exiting", self.signal)
+
+    def should_stop(self, step: int) -> bool:
+        if self._multihost:
+            from jax.experimental import multihost_utils
+            if multihost_utils.reached_preemption_sync_point(step):
+                self.signal = self.signal or "SIGTERM"
+        return self.signal is not None
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
@@ -61,10 +75,30 @@ def _check_config(cfg):
     if not cfg.data.path:
         raise ValueError("no training data: set --config.data.path=DIR (a directory made by "
                          "`python -m dsllm.data.prepare`)")
+    for key in ("steps", "global_batch", "micro_batches", "seq_len", "log_every", "ckpt_every"):
+        if t[key] < 1:
+            raise ValueError(f"train.{key}={t[key]} must be at least 1")
+    for key in ("eval_every", "eval_batches", "sample_tokens"):
+        if t[key] < 0:
+            raise ValueError(f"train.{key}={t[key]} must be 0 (off) or positive")
     if t.global_batch % t.micro_batches:
         raise ValueError(f"train.global_batch={t.global_batch} is not a multiple of train.micro_batches={t.micro_batches}")
     if t.seq_len % min(m.loss_chunk, t.seq_len):
         raise ValueError(f"train.seq_len={t.seq_len} is not a multiple of model.loss_chunk={m.loss_chunk}")
+
+
+def _check_data(cfg):
+    """Everything the run will read, checked before any training: the training split, the
+    evaluation split (if evaluation is on) and, for samples, the tokenizer and the prompt length."""
+    pipeline.open_split(cfg.data.path, cfg.data.train_split, vocab_size=cfg.model.vocab_size)
+    if cfg.train.eval_batches:
+        pipeline.open_split(cfg.data.path, cfg.data.eval_split, vocab_size=cfg.model.vocab_size)
+    if cfg.train.sample_tokens and cfg.train.sample_prompt:
+        from dsllm.generate import tokenizer_for
+        prompt = tokenizer_for(cfg).encode(cfg.train.sample_prompt)
+        if 1 + len(prompt) + cfg.train.sample_tokens > cfg.train.seq_len:
+            raise ValueError(f"train.sample_prompt ({len(prompt)} tokens) + train.sample_tokens="
+                             f"{cfg.train.sample_tokens} do not fit train.seq_len={cfg.train.seq_len}")
 
 
 def _global_batch(local_batch, batch_sharding):
@@ -93,42 +127,57 @@ def train(cfg, workdir: str, stop_at_step: int | None = None) -> dict | None:
     stop_at_step: behave as if SIGTERM arrived after that step (checkpoint, return None); for
     time-sliced jobs and tests."""
     _check_config(cfg)
+    _check_data(cfg)
     os.makedirs(workdir, exist_ok=True)
     final_path = os.path.join(workdir, "final_metrics.json")
     t, m = cfg.train, cfg.model
     mesh = sharding.make_mesh(cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.tensor)
     setup = state_lib.make_setup(cfg, mesh)
-    ckpt = Checkpointer(workdir, t.ckpt_every, t.max_to_keep)
-    data = pipeline.train_iterator(cfg.data.path, cfg.data.train_split, seq_len=t.seq_len, global_batch=t.global_batch,
-                                   seed=t.seed, vocab_size=m.vocab_size, workers=cfg.data.workers)
     flops = state_lib.flops_per_token(m, t.seq_len)
     log.info("model: %s parameters; %.3g FLOPs/token for MFU (6 x matmul params + 6 L d s); paper M = %.3g; "
              "mesh %s", f"{setup.spec.param_count:,}", flops, state_lib.paper_m(m, t.seq_len), dict(mesh.shape))
-
-    if ckpt.latest_step() is not None:
-        _check_same_model(cfg, ckpt.saved_config())
-        state = ckpt.restore(state_lib.abstract_state(setup), data)
-        log.info("resumed from %s at step %d", ckpt.directory, int(state["step"]))
-    else:
-        state = state_lib.init_state(cfg, setup)
-    start = int(state["step"])
-    if start >= t.steps and os.path.exists(final_path):
-        log.info("run already finished (%d steps); final metrics in %s", start, final_path)
+    ckpt = Checkpointer(workdir, t.ckpt_every, t.max_to_keep)
+    data = None
+    try:
+        data = pipeline.train_iterator(cfg.data.path, cfg.data.train_split, seq_len=t.seq_len,
+                                       global_batch=t.global_batch, seed=t.seed, vocab_size=m.vocab_size,
+                                       workers=cfg.data.workers)
+        if ckpt.latest_step() is not None:
+            _check_same_run(cfg, ckpt.saved_config())
+            state = ckpt.restore(state_lib.abstract_state(setup), data)
+            log.info("resumed from %s at step %d", ckpt.directory, int(state["step"]))
+        else:
+            state = state_lib.init_state(cfg, setup)
+        start = int(state["step"])
+        if start >= t.steps and os.path.exists(final_path):
+            log.info("run already finished (%d steps); final metrics in %s", start, final_path)
+            with open(final_path) as f:
+                return json.load(f)
+        return _run(cfg, workdir, setup, state, start, data, ckpt, flops, stop_at_step)
+    finally:  # also on errors: finish pending checkpoint writes, stop data workers
         ckpt.close()
-        if hasattr(data, "close"):
+        if data is not None and hasattr(data, "close"):
             data.close()
-        with open(final_path) as f:
-            return json.load(f)
 
+
+def _run(cfg, workdir, setup, state, start, data, ckpt, flops, stop_at_step):
+    t, m = cfg.train, cfg.model
     train_step = make_train_step(setup, next_token_loss, t.micro_batches)
-    eval_step = make_eval_step(setup, next_token_loss)
+    eval_step = make_eval_step(setup, next_token_loss, t.micro_batches)
     peak = peak_flops_per_device(t.peak_flops_per_device)
     logger = MetricsLogger(workdir, total_steps=t.steps, tokens_per_step=t.global_batch * t.seq_len,
-                           flops_per_token=flops, peak_flops=peak and peak * jax.device_count())
+                           flops_per_token=flops, peak_flops=peak and peak * jax.device_count(), start_step=start)
+
+    def timed_eval(step):
+        t0 = time.time()
+        metrics = evaluate(cfg, eval_step, state["params"], setup.batch_sharding)
+        logger.eval(step, metrics, seconds=time.time() - t0)
+        return metrics
+
     wall0 = time.time()
-    stopped, last_saved = None, None
+    last_saved = None
     try:
-        with jax.set_mesh(mesh), _StopRequest() as stop:
+        with jax.set_mesh(setup.mesh), _StopRequest() as stop:
             logger.start(start)
             for step in range(start, t.steps):
                 local = next(data)
@@ -137,50 +186,48 @@ def train(cfg, workdir: str, stop_at_step: int | None = None) -> dict | None:
                 done = step + 1
                 if done % t.log_every == 0 or done == t.steps:
                     logger.train(done, jax.device_get(metrics))
-                if t.eval_every and done % t.eval_every == 0 and done < t.steps:
-                    logger.eval(done, evaluate(cfg, eval_step, state["params"], setup.batch_sharding))
+                if t.eval_every and t.eval_batches and done % t.eval_every == 0 and done < t.steps:
+                    timed_eval(done)
                 if ckpt.save(done, state, data, cfg, force=done == t.steps):
                     last_saved = done
-                if stop.signal or done == stop_at_step:
-                    stopped = (stop.signal or "stop_at_step", done)
-                    break
-            if stopped:
-                if last_saved != stopped[1]:
-                    ckpt.save(stopped[1], state, data, cfg, force=True)
-                ckpt.wait()
-                log.warning("stopped by %s at step %d; checkpoint saved in %s. Run the same command to resume.",
-                            stopped[0], stopped[1], ckpt.directory)
-                return None
-            final_eval = evaluate(cfg, eval_step, state["params"], setup.batch_sharding)
-            logger.eval(t.steps, final_eval)
+                if stop.should_stop(done) or done == stop_at_step:
+                    if last_saved != done:
+                        ckpt.save(done, state, data, cfg, force=True)
+                    ckpt.wait()
+                    log.warning("stopped by %s at step %d; checkpoint saved in %s. Run the same command to resume.",
+                                stop.signal or "stop_at_step", done, ckpt.directory)
+                    return None
+            final_eval = timed_eval(t.steps) if t.eval_batches else {}
             sample = None
-            if t.sample_tokens > 0 and t.sample_prompt:
+            if t.sample_tokens and t.sample_prompt:
                 from dsllm.generate import greedy_sample
                 sample = greedy_sample(cfg, setup, state["params"], t.sample_prompt, t.sample_tokens)
                 log.info("sample: %r -> %r", t.sample_prompt, sample)
-    finally:  # also on errors: finish pending checkpoint writes, stop data workers
-        ckpt.close()
+    finally:
         logger.close()
-        if hasattr(data, "close"):
-            data.close()
     final = {"step": t.steps, "tokens": t.steps * t.global_batch * t.seq_len, "train_loss": logger.last_loss,
              **final_eval, "wall_s": time.time() - wall0, "flops_per_token": flops,
              "m": state_lib.paper_m(m, t.seq_len), "params": setup.spec.param_count, "sample": sample}
     if jax.process_index() == 0:
-        tmp = final_path + ".tmp"
-        with open(tmp, "w") as f:
+        path = os.path.join(workdir, "final_metrics.json")
+        with open(path + ".tmp", "w") as f:
             json.dump(final, f, indent=1)
-        os.replace(tmp, final_path)
+        os.replace(path + ".tmp", path)
     return final
 
 
-def _check_same_model(cfg, saved: dict | None):
+# What a saved checkpoint (model state and data-iterator position) is only valid for.
+_RESUME_KEYS = {"model": ("vocab_size", "d_model", "n_layers", "n_heads", "n_kv_heads", "ffn_dim"),
+                "train": ("global_batch", "seq_len", "seed"),
+                "data": ("path", "train_split", "workers")}
+
+
+def _check_same_run(cfg, saved: dict | None):
     if saved is None:
         return
-    ours = json.loads(cfg.to_json())["model"]
-    theirs = saved.get("model", {})
-    shape_keys = ("vocab_size", "d_model", "n_layers", "n_heads", "n_kv_heads", "ffn_dim")
-    diff = {k: (theirs.get(k), ours.get(k)) for k in shape_keys if theirs.get(k) != ours.get(k)}
+    ours = json.loads(cfg.to_json())
+    diff = {f"{group}.{k}": (saved.get(group, {}).get(k), ours[group][k])
+            for group, keys in _RESUME_KEYS.items() for k in keys if saved.get(group, {}).get(k) != ours[group][k]}
     if diff:
-        raise ValueError(f"the checkpoint in this workdir is of another model shape {diff} (checkpoint, now); "
-                         f"use a fresh --workdir or the same model settings")
+        raise ValueError(f"the checkpoint in this workdir was written by another run: {diff} (checkpoint, now). "
+                         f"Model shape and data order must match to resume; use a fresh --workdir or the old settings")

@@ -27,15 +27,27 @@ def peak_flops_per_device(override: float = 0.0) -> float | None:
     return None  # e.g. CPU: MFU is not reported
 
 
+def _open_jsonl(path: str, start_step: int):
+    """metrics.jsonl for appending, without the lines of steps after `start_step` (a resumed run
+    redoes the steps after its checkpoint; their first logging is dropped, not repeated)."""
+    if os.path.exists(path) and start_step:
+        with open(path) as f:
+            keep = [line for line in f if line.strip() and json.loads(line)["step"] <= start_step]
+        with open(path + ".tmp", "w") as f:
+            f.writelines(keep)
+        os.replace(path + ".tmp", path)
+    return open(path, "a" if start_step else "w")
+
+
 class MetricsLogger:
     def __init__(self, workdir: str, *, total_steps: int, tokens_per_step: int, flops_per_token: float,
-                 peak_flops: float | None):
+                 peak_flops: float | None, start_step: int = 0):
         from tensorboardX import SummaryWriter
 
         primary = jax.process_index() == 0
         self.writer = SummaryWriter(os.path.join(workdir, "tensorboard")) if primary else None
         # one JSON line per logged step as well: easy to read back for plots, tests and sweeps
-        self.jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a") if primary else None
+        self.jsonl = _open_jsonl(os.path.join(workdir, "metrics.jsonl"), start_step) if primary else None
         self.total_steps = total_steps
         self.tokens_per_step = tokens_per_step
         self.flops_per_token = flops_per_token
@@ -69,10 +81,10 @@ class MetricsLogger:
         if self._progress:
             self._progress.update(self._task, completed=step)
 
-    def eval(self, step: int, metrics: dict):
+    def eval(self, step: int, metrics: dict, seconds: float = 0.0):
         line = f"eval step {step} | " + " | ".join(f"{k} {v:.4f}" for k, v in metrics.items())
         self._emit(step, "eval", metrics, line)
-        self._t0 = time.time()  # evaluation time is not training throughput
+        self._t0 += seconds  # evaluation time is not training time
 
     def _emit(self, step, prefix, scalars, line):
         if self._progress:

@@ -77,13 +77,17 @@ def make_train_step(setup: TrainSetup, loss_fn, micro_batches: int = 1):
                    out_shardings=(setup.state_shardings, replicated), donate_argnums=0)
 
 
-def make_eval_step(setup: TrainSetup, loss_fn):
-    """jit(eval)(params, batch) -> metrics (the loss module's sums, for loss and bits-per-byte)."""
+def make_eval_step(setup: TrainSetup, loss_fn, micro_batches: int = 1):
+    """jit(eval)(params, batch) -> the loss module's metrics summed over the batch (for loss and
+    bits-per-byte), in the training's micro-batches so that evaluation fits wherever training does."""
     graphdef = setup.spec.graphdef
 
     def evaluate(params, batch):
-        loss, metrics = loss_fn(nnx.merge(graphdef, params), batch)
-        return {**metrics, "loss": loss}
+        def one(mb):
+            return loss_fn(nnx.merge(graphdef, params), mb)[1]
+        if micro_batches == 1:
+            return one(batch)
+        return jax.tree.map(lambda x: x.sum(0), jax.lax.map(one, _split_micro(batch, micro_batches)))
 
     replicated = NamedSharding(setup.mesh, P())
     return jax.jit(evaluate, in_shardings=(setup.state_shardings["params"], setup.batch_sharding),

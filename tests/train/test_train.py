@@ -54,6 +54,8 @@ def test_resume_is_exact(tiny_dataset, tmp_path):
     train(cfg, str(tmp_path / "resumed"))
     straight, resumed = losses(tmp_path / "straight"), losses(tmp_path / "resumed")
     assert sorted(resumed) == list(range(1, 13))
+    with open(tmp_path / "resumed" / "metrics.jsonl") as f:  # no step logged twice across the restart
+        assert sum('"kind": "train"' in line for line in f) == 12
     for step in range(1, 13):
         assert resumed[step] == pytest.approx(straight[step], rel=1e-6, abs=1e-6), step
 
@@ -74,10 +76,32 @@ def test_restore_onto_another_mesh(tiny_dataset, tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_restore_with_another_model_shape_is_refused(tiny_dataset, tmp_path):
+@pytest.mark.parametrize("change", [{"model.d_model": 32}, {"train.global_batch": 16}, {"train.seed": 1}])
+def test_resume_with_another_model_or_data_order_is_refused(tiny_dataset, tmp_path, change):
     train(run_cfg(tiny_dataset, **{"train.steps": 2}), str(tmp_path))
-    with pytest.raises(ValueError, match="another model shape"):
-        train(run_cfg(tiny_dataset, **{"train.steps": 4, "model.d_model": 32}), str(tmp_path))
+    key = next(iter(change))
+    with pytest.raises(ValueError, match=f"another run.*{key}"):
+        train(run_cfg(tiny_dataset, **{"train.steps": 4, **change}), str(tmp_path))
+
+
+def test_missing_eval_split_fails_before_training_and_eval_can_be_off(tmp_path):
+    from dsllm.data.shards import ShardWriter
+    from helpers import counting_documents
+
+    path = str(tmp_path / "train_only")
+    with ShardWriter(path, tokenizer="counting", vocab_size=256, bos_id=1, eos_id=2, shards={"train": 1}) as w:
+        for doc in counting_documents(50, seed=3):
+            w.add("train", doc, n_bytes=len(doc))
+    with pytest.raises(ValueError, match="no split 'validation'"):
+        train(run_cfg(path, **{"train.steps": 2}), str(tmp_path / "run1"))
+    assert not (tmp_path / "run1" / "checkpoints").exists()  # refused before any training
+    final = train(run_cfg(path, **{"train.steps": 2, "train.eval_batches": 0}), str(tmp_path / "run2"))
+    assert "val_loss" not in final and final["step"] == 2
+
+
+def test_bad_loop_settings_are_refused(tiny_dataset, tmp_path):
+    with pytest.raises(ValueError, match="train.log_every=0 must be at least 1"):
+        train(run_cfg(tiny_dataset, **{"train.log_every": 0}), str(tmp_path))
 
 
 def test_gradient_accumulation_equals_one_big_batch():
