@@ -34,7 +34,8 @@ def resolve_attention(impl: str) -> str:
         raise ValueError(f"unknown attention implementation {impl!r}; choose one of {IMPLEMENTATIONS}")
     if impl == "auto":
         from dsllm.kernels import default_attention_impl
-        return default_attention_impl(jax.default_backend())
+        return default_attention_impl(jax.default_backend(),
+                                      getattr(jax.devices()[0], "compute_capability", None))
     return impl
 
 

@@ -24,6 +24,8 @@ def test_default_attention_impl():
     assert default_attention_impl("cuda") == "pallas"
     assert default_attention_impl("tpu") == "pallas"
     assert default_attention_impl("cpu") == "xla"
+    assert default_attention_impl("gpu", "9.0") == "pallas"   # Hopper: our Mosaic GPU kernels
+    assert default_attention_impl("gpu", "8.0") == "xla"      # Ampere: no wgmma
     with pytest.raises(ValueError, match="unknown platform"):
         default_attention_impl("abacus")
 
