@@ -1,6 +1,7 @@
 """The one train step: any loss(model, batch) -> (loss, metrics), gradient accumulation, AdamW.
 
-Pretraining, SFT and DPO differ only in the loss module passed here and in their data.
+Pretraining is the one loss so far; SFT and DPO (not written yet) are meant to differ only in the
+loss module passed here and in their data.
 A loss's metrics may carry `weight` (e.g. the number of target tokens): micro-batches are
 then combined in proportion to it, so accumulating M micro-batches gives the same gradient
 as one batch of the whole (a loss without `weight` counts each micro-batch equally).
