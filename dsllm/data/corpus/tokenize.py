@@ -20,6 +20,13 @@ from dsllm.data.corpus.common import reader
 from dsllm.data.corpus.remix import unit_hash
 
 
+def validation_hash(seed: int, doc_id: str) -> float:
+    """The validation draw of a document: salted apart from remix's sampling draw (which uses the
+    same seed and id: unsalted, a down-sampled group would keep mostly would-be validation
+    documents), and of the original id, so every up-sampled copy lands in the same split."""
+    return unit_hash(seed, "validation:" + doc_id.split("#copy")[0])
+
+
 class TokenizeToShards(PipelineStep):
     type = "🔢 - TOKENIZER"
     name = "dsllm tokenize to shards"
@@ -60,7 +67,7 @@ class TokenizeToShards(PipelineStep):
             if not toks:
                 self.stat_update("skipped_empty_document")
                 continue
-            split = "validation" if unit_hash(self.seed, doc.id) < self.validation_fraction else "train"
+            split = "validation" if validation_hash(self.seed, doc.id) < self.validation_fraction else "train"
             n_bytes = len(doc.text.encode("utf-8"))
             w.add(split, toks, n_bytes)
             src = doc.metadata.get("source", "?")
