@@ -39,6 +39,10 @@ def main(argv):
     except (CorpusConfigError, CorpusInputError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    if path is None:
+        print(f"submitted the stages as one chain of {cfg.executor.kind} jobs; when they finish, write the "
+              f"report with the same command and --report_only")
+        return
     with open(path) as f:
         rep = json.load(f)
     for stage, e in rep["stages"].items():

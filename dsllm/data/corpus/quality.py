@@ -1,10 +1,10 @@
-"""Stage 3: quality filters, Gopher- and C4-style heuristics (datatrove's implementations).
+"""Stage 4: quality filters, Gopher- and C4-style heuristics (datatrove's implementations).
 
 Each filter is configured by a dict in `config.filters.<name>` whose keys are the datatrove
 filter's own arguments (`enabled=False` turns it off). Every drop is counted under its reason
 (`dropped_gopher_short_doc`, `dropped_gopher_enough_stop_words`, `dropped_dup_line_frac`,
 `dropped_too_few_sentences`, ...) in the stage report, and the dropped documents are written to
-`03_filter/removed/<filter>/` with the reason in `metadata.filter_reason`.
+`04_filter/removed/<filter>/` with the reason in `metadata.filter_reason`.
 
 Filters, in order:
 - gopher_quality: word count, mean word length, symbol (#, ...) to word ratios, bullet and
