@@ -47,8 +47,8 @@ def train_flops_per_token(n_layer: int, d_model: int, seq_len: int, vocab: int, 
     parameters (output head included, input embedding excluded) + 6 L D S for causal attention.
     Used to estimate wall time; the scaling laws use M."""
     ffn_dim = ffn_dim if ffn_dim is not None else 8 * d_model // 3  # SwiGLU at 8/3 D
-    kv_frac = 1.0 if not n_heads or not n_kv_heads else n_kv_heads / n_heads
-    attn = d_model * d_model * (2 + 2 * kv_frac)  # q, o full; k, v shrink with GQA
+    kv_width = d_model if not n_heads or not n_kv_heads else d_model // n_heads * n_kv_heads
+    attn = d_model * (2 * d_model + 2 * kv_width)  # q, o full; k, v shrink with GQA
     mlp = 3 * d_model * ffn_dim
     matmul_params = n_layer * (attn + mlp) + vocab * d_model
     return int(6 * matmul_params + 6 * n_layer * d_model * seq_len)

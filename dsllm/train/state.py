@@ -17,6 +17,7 @@ from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from dsllm import optim, sharding
+from dsllm.scaling import flops as scaling_flops
 from dsllm.model.transformer import Transformer
 
 
@@ -55,19 +56,16 @@ def init_params(model_cfg, seed: int) -> dict:
     return nnx.to_pure_dict(nnx.split(Transformer(model_cfg, nnx.Rngs(params=seed)))[1])
 
 
-def flops_per_token(m, seq_len: int) -> float:
+def flops_per_token(m, seq_len: int) -> int:
     """DESIGN.md's count for MFU: 6 x matmul parameters (output head included, embedding lookup
     not) + 6 L d s for causal attention (half of the dense 12 L d s)."""
-    E = m.d_model // m.n_heads
-    attn = m.d_model * E * (2 * m.n_heads + 2 * m.n_kv_heads)
-    mlp = 3 * m.d_model * m.ffn_dim
-    matmul_params = m.n_layers * (attn + mlp) + m.d_model * m.vocab_size
-    return 6 * matmul_params + 6 * m.n_layers * m.d_model * seq_len
+    return scaling_flops.train_flops_per_token(m.n_layers, m.d_model, seq_len, m.vocab_size, m.ffn_dim,
+                                               m.n_heads, m.n_kv_heads)
 
 
-def paper_m(m, seq_len: int) -> float:
+def paper_m(m, seq_len: int) -> int:
     """The paper's model scale M: non-embedding FLOPs per token, 72 L d^2 + 12 L d s."""
-    return 72 * m.n_layers * m.d_model ** 2 + 12 * m.n_layers * m.d_model * seq_len
+    return scaling_flops.m_flops(m.n_layers, m.d_model, seq_len)
 
 
 @dataclasses.dataclass
