@@ -58,8 +58,22 @@ def decode_document(record: bytes) -> tuple[np.ndarray, int]:
     return np.frombuffer(record[4:], _TOKEN).astype(np.int32), n_bytes
 
 
-def _shard_name(split: str, index: int, count: int) -> str:
+def shard_name(split: str, index: int, count: int) -> str:
     return f"{split}-{index:05d}-of-{count:05d}.array_record"
+
+
+def write_manifest(out_dir: str, meta: dict, shards_by_split: dict[str, list[dict]]) -> dict:
+    """Writes manifest.json (atomically, last) from the metadata and each split's shard entries
+    ({file, documents, tokens, bytes}); the split totals are their sums."""
+    splits = {split: dict(documents=sum(e["documents"] for e in entries), tokens=sum(e["tokens"] for e in entries),
+                          bytes=sum(e["bytes"] for e in entries), shards=entries)
+              for split, entries in shards_by_split.items()}
+    manifest = dict(format=FORMAT, **meta, splits=splits)
+    tmp = os.path.join(out_dir, MANIFEST + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(manifest, f, indent=1)
+    os.replace(tmp, os.path.join(out_dir, MANIFEST))
+    return manifest
 
 
 @dataclasses.dataclass
@@ -94,11 +108,11 @@ class ShardWriter:
         if os.path.exists(os.path.join(out_dir, MANIFEST)):
             raise DatasetError(f"{out_dir} already holds a dataset (manifest.json); choose a new directory "
                                "or delete the old one")
-        self._meta = dict(format=FORMAT, tokenizer=tokenizer, vocab_size=int(vocab_size),
-                          bos_id=int(bos_id), eos_id=int(eos_id), **(extra or {}))
+        self._meta = dict(tokenizer=tokenizer, vocab_size=int(vocab_size), bos_id=int(bos_id), eos_id=int(eos_id),
+                          **(extra or {}))
         self._writers, self._stats, self._next = {}, {}, {}
         for split, count in shards.items():
-            names = [_shard_name(split, i, count) for i in range(count)]
+            names = [shard_name(split, i, count) for i in range(count)]
             self._writers[split] = [
                 (name, ArrayRecordWriter(os.path.join(out_dir, name + ".tmp"), "group_size:1"))
                 for name in names]
@@ -123,21 +137,14 @@ class ShardWriter:
     def close(self) -> dict:
         if self._closed:
             return self.manifest
-        splits = {}
+        shards = {}
         for split, writers in self._writers.items():
-            entries = []
+            shards[split] = []
             for (name, writer), st in zip(writers, self._stats[split]):
                 writer.close()
                 os.replace(os.path.join(self.out_dir, name + ".tmp"), os.path.join(self.out_dir, name))
-                entries.append(dict(file=name, **dataclasses.asdict(st)))
-            splits[split] = dict(documents=sum(e["documents"] for e in entries),
-                                 tokens=sum(e["tokens"] for e in entries),
-                                 bytes=sum(e["bytes"] for e in entries), shards=entries)
-        self.manifest = dict(self._meta, splits=splits)
-        tmp = os.path.join(self.out_dir, MANIFEST + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(self.manifest, f, indent=1)
-        os.replace(tmp, os.path.join(self.out_dir, MANIFEST))
+                shards[split].append(dict(file=name, **dataclasses.asdict(st)))
+        self.manifest = write_manifest(self.out_dir, self._meta, shards)
         self._closed = True
         return self.manifest
 
@@ -188,6 +195,8 @@ def iter_documents(manifest: dict, split: str) -> Iterator[tuple[np.ndarray, int
 
     for path in shard_paths(manifest, split):
         reader = ArrayRecordReader(path)
-        for i in range(reader.num_records()):
-            yield decode_document(reader.read([i])[0])
-        reader.close()
+        try:
+            for i in range(reader.num_records()):
+                yield decode_document(reader.read([i])[0])
+        finally:  # also when the caller stops early
+            reader.close()

@@ -9,7 +9,6 @@ a hash of its id falls below `validation_fraction` (so the split is stable acros
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 
@@ -91,25 +90,19 @@ def merge_parts(parts_dir: str, out_dir: str, extra: dict | None = None) -> dict
     os.makedirs(out_dir, exist_ok=True)
     if os.path.exists(os.path.join(out_dir, shard_format.MANIFEST)):
         os.remove(os.path.join(out_dir, shard_format.MANIFEST))
-    splits = {}
+    shards = {}
     for split in sorted({s for m in manifests for s in m["splits"]}):
         entries = [(m["root"], e) for m in manifests for e in m["splits"].get(split, {}).get("shards", [])
                    if e["documents"]]
         if not entries:
             entries = [(m["root"], e) for m in manifests[:1] for e in m["splits"][split]["shards"][:1]]
-        shards = []
+        shards[split] = []
         for i, (root, e) in enumerate(entries):
-            name = shard_format._shard_name(split, i, len(entries))
+            name = shard_format.shard_name(split, i, len(entries))
             os.replace(os.path.join(root, e["file"]), os.path.join(out_dir, name))
-            shards.append(dict(e, file=name))
-        splits[split] = dict(documents=sum(e["documents"] for e in shards), tokens=sum(e["tokens"] for e in shards),
-                             bytes=sum(e["bytes"] for e in shards), shards=shards)
-    manifest = dict(format=shard_format.FORMAT, tokenizer=first["tokenizer"], vocab_size=first["vocab_size"],
-                    bos_id=first["bos_id"], eos_id=first["eos_id"], **(extra or {}), splits=splits)
-    tmp = os.path.join(out_dir, shard_format.MANIFEST + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(manifest, f, indent=1)
-    os.replace(tmp, os.path.join(out_dir, shard_format.MANIFEST))
+            shards[split].append(dict(e, file=name))
+    meta = {k: first[k] for k in ("tokenizer", "vocab_size", "bos_id", "eos_id")}
+    manifest = shard_format.write_manifest(out_dir, {**meta, **(extra or {})}, shards)
     shutil.rmtree(parts_dir)
     return manifest
 
