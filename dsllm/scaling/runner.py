@@ -178,6 +178,9 @@ def run_plan(plan_dir: str, trainer=DEFAULT_TRAINER, results_path: str | None = 
             signal.signal(s, signal.SIG_IGN)
         _terminate(running, forward=str(e) == "SIGTERM")
         raise
+    except Exception:  # any other error here: leave no training process running behind us
+        _terminate(running, forward=True)
+        raise
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
