@@ -12,6 +12,11 @@ import jax.numpy as jnp
 import optax
 
 
+def multistep_boundaries(total_steps: int, decay_fractions=(0.8, 0.9)) -> list[int]:
+    """The steps at which the multi-step schedule drops (the first step at the lower rate)."""
+    return [int(round(f * total_steps)) for f in decay_fractions]
+
+
 def multistep_schedule(peak_lr: float, warmup_steps: int, total_steps: int,
                        decay_fractions=(0.8, 0.9), decay_factors=(0.316, 0.1)):
     """Linear warm-up to the peak, the peak until 80% of training, 31.6% of it until 90%, then 10%.
@@ -20,7 +25,7 @@ def multistep_schedule(peak_lr: float, warmup_steps: int, total_steps: int,
     that is the same fraction of the steps."""
     if len(decay_fractions) != len(decay_factors):
         raise ValueError("optim.decay_fractions and optim.decay_factors must have the same length")
-    boundaries = [int(round(f * total_steps)) for f in decay_fractions]
+    boundaries = multistep_boundaries(total_steps, decay_fractions)
 
     def schedule(step):
         step = jnp.asarray(step, jnp.float32)

@@ -28,6 +28,7 @@ import shlex
 
 import numpy as np
 
+from dsllm.optim import multistep_boundaries
 from dsllm.scaling.flops import n1, n2, train_flops_per_token
 from dsllm.scaling.laws import M_OPT_LAW, PowerLaw, hyperparams
 from dsllm.scaling.shapes import ModelShape, shape_for_m
@@ -118,7 +119,7 @@ def _run(settings: PlanSettings, budget: float, shape: ModelShape, m_target: flo
         tokens_target=budget / m, tokens=tokens, compute=m * tokens, steps=steps, global_batch=batch,
         seq_len=s.seq_len, batch_tokens_law=hp["batch_tokens"], peak_lr=overrides["optim.peak_lr"],
         warmup_steps=warmup,
-        schedule=dict(kind="multistep", warmup_steps=warmup, decay_steps=[int(0.8 * steps), int(0.9 * steps)],
+        schedule=dict(kind="multistep", warmup_steps=warmup, decay_steps=multistep_boundaries(steps),
                       decay_factors=[0.316, 0.1]),
         overrides=overrides)
 
