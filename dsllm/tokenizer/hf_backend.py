@@ -26,7 +26,8 @@ def _token_str(v):
 
 
 class HFTokenizer(Tokenizer):
-    def __init__(self, json_path: str, *, vocab_size: int | None = None, name: str | None = None):
+    def __init__(self, json_path: str, *, vocab_size: int | None = None, name: str | None = None,
+                 num_threads: int | None = None):
         from tokenizers import Tokenizer as _HF
 
         if not os.path.exists(json_path):
@@ -46,6 +47,7 @@ class HFTokenizer(Tokenizer):
         if self.vocab_size < self._n:
             raise TokenizerError(f"vocab_size {self.vocab_size} is below the tokenizer's {self._n} ids")
         self.name = name or meta.get("name") or f"hf:{os.path.abspath(json_path)}"
+        self._sequential = num_threads == 1
         added = self._tok.get_added_tokens_decoder()
         self.special_tokens = {t.content: i for i, t in added.items() if t.special}
 
@@ -70,6 +72,8 @@ class HFTokenizer(Tokenizer):
         return self._tok.encode(text, add_special_tokens=False).ids
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        if self._sequential:  # one thread: each worker process of a pipeline already has its core
+            return [self._tok.encode(t, add_special_tokens=False).ids for t in texts]
         enc = self._tok.encode_batch_fast(list(texts), add_special_tokens=False)
         return [e.ids for e in enc]
 

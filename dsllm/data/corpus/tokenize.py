@@ -40,7 +40,7 @@ class TokenizeToShards(PipelineStep):
     def run(self, data, rank: int = 0, world_size: int = 1):
         from dsllm.tokenizer import load_tokenizer
 
-        tok = load_tokenizer(self.tokenizer_path)
+        tok = load_tokenizer(self.tokenizer_path, num_threads=1)  # one core per datatrove task
         out = os.path.join(self.parts_dir, f"{rank:05d}")
         if os.path.exists(out):
             shutil.rmtree(out)  # a re-run of this task starts its part afresh
