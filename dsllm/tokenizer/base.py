@@ -6,6 +6,8 @@ import abc
 import json
 import os
 
+import numpy as np
+
 META_FILE = "dsllm_tokenizer.json"
 
 
@@ -35,6 +37,14 @@ class Tokenizer(abc.ABC):
 
     def id_to_piece(self, i: int) -> str:
         raise NotImplementedError
+
+    def _checked_ids(self, ids) -> np.ndarray:
+        """ids as a flat int64 array, every one inside the model vocabulary (else TokenizerError)."""
+        arr = np.asarray(ids, np.int64).reshape(-1)
+        if arr.size and (arr.min() < 0 or arr.max() >= self.vocab_size):
+            raise TokenizerError(f"token id out of range [0, {self.vocab_size}): min {int(arr.min())}, "
+                                 f"max {int(arr.max())}")
+        return arr
 
     def __repr__(self):
         return (f"{type(self).__name__}(name={self.name!r}, vocab_size={self.vocab_size}, "

@@ -8,8 +8,6 @@ import os
 import time
 from typing import Iterator
 
-import numpy as np
-
 from dsllm.tokenizer.base import Tokenizer, TokenizerError, read_meta
 from dsllm.tokenizer.specials import BOS, EOS, PAD, SPECIAL_TOKENS, deepseek_pre_tokenizer
 
@@ -78,13 +76,10 @@ class HFTokenizer(Tokenizer):
         return [e.ids for e in enc]
 
     def decode(self, ids) -> str:
-        arr = np.asarray(ids, np.int64).reshape(-1)
+        arr = self._checked_ids(ids)
         if arr.size == 0:
             return ""
-        lo, hi = int(arr.min()), int(arr.max())
-        if lo < 0 or hi >= self.vocab_size:
-            raise TokenizerError(f"token id out of range [0, {self.vocab_size}): min {lo}, max {hi}")
-        if hi >= self._n:
+        if int(arr.max()) >= self._n:
             arr = arr[arr < self._n]  # padding ids carry no text
         return self._tok.decode(arr.tolist(), skip_special_tokens=False)
 

@@ -127,12 +127,10 @@ class SentencePieceTokenizer(Tokenizer):
 
     # --- decode -------------------------------------------------------------------------
     def decode(self, ids) -> str:
-        arr = np.asarray(ids, np.int64).reshape(-1)
+        arr = self._checked_ids(ids)
         if arr.size == 0:
             return ""
         lo, hi = int(arr.min()), int(arr.max())
-        if lo < 0 or hi >= self.vocab_size:
-            raise TokenizerError(f"token id out of range [0, {self.vocab_size}): min {lo}, max {hi}")
         if hi < self._n and (self._special_below is not None and lo >= self._special_below):
             return self._sp.Decode(arr.tolist())
         # Slow path: render special ids as their strings, skip padding ids (>= model pieces).
