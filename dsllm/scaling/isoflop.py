@@ -144,6 +144,8 @@ def _fit_all(budgets, groups, loss_law):
     m_opt, l_opt = [], []
     for (m, loss) in groups:
         mo, lo = vertex(fit_parabola(m, loss))
+        if not lo > 0:  # a nearly flat parabola's vertex, far outside the runs: no usable minimum
+            raise FitError(f"the IsoFLOP minimum is at a non-positive loss ({lo:.3g}) far from the runs")
         m_opt.append(mo)
         l_opt.append(lo)
     m_opt, l_opt = np.asarray(m_opt), np.asarray(l_opt)
