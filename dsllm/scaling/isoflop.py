@@ -77,12 +77,18 @@ def fit_parabola(m, loss) -> np.ndarray:
 
 
 def vertex(coef) -> tuple[float, float]:
-    """(M, loss) at the parabola's minimum; FitError when it opens downwards."""
+    """(M, loss) at the parabola's minimum; FitError when it opens downwards or bottoms out at a
+    loss <= 0 (a nearly flat parabola, whose vertex lies far outside the runs: bootstrap resamples
+    of a budget whose runs do not bracket its optimum give such curves)."""
     p2, p1, p0 = coef
     if not p2 > 0:
         raise FitError("the IsoFLOP curve has no minimum (the parabola opens downwards)")
     x = -p1 / (2 * p2)
-    return float(math.exp(x)), float(p0 - p1 * p1 / (4 * p2))
+    loss = p0 - p1 * p1 / (4 * p2)
+    if not loss > 0:
+        raise FitError(f"the IsoFLOP curve has no usable minimum (its vertex is at loss {loss:.3g}, "
+                       f"M={math.exp(x):.3g})")
+    return float(math.exp(x)), float(loss)
 
 
 @dataclasses.dataclass
@@ -144,8 +150,6 @@ def _fit_all(budgets, groups, loss_law):
     m_opt, l_opt = [], []
     for (m, loss) in groups:
         mo, lo = vertex(fit_parabola(m, loss))
-        if not lo > 0:  # a nearly flat parabola's vertex, far outside the runs: no usable minimum
-            raise FitError(f"the IsoFLOP minimum is at a non-positive loss ({lo:.3g}) far from the runs")
         m_opt.append(mo)
         l_opt.append(lo)
     m_opt, l_opt = np.asarray(m_opt), np.asarray(l_opt)

@@ -79,6 +79,30 @@ def test_parabola_vertex():
     assert mo == pytest.approx(5e6, rel=1e-6) and lo == pytest.approx(2.0)
 
 
+def test_vertex_at_non_positive_loss_is_a_degenerate_curve():
+    """A nearly flat, barely convex curve (runs that do not bracket the optimum) has its vertex
+    far away at a negative loss: that is no minimum, so skip_degenerate drops the budget and the
+    bootstrap drops such resamples, instead of failing inside the power-law fit."""
+    m = np.geomspace(1e6, 1e7, 6)
+    x = np.log(m) - np.log(1e6)
+    flat = 1.1 + 0.2 * x + 0.01 * x ** 2           # vertex at x = -10, loss 0.1 ...
+    flat_neg = 0.5 + 0.2 * x + 0.005 * x ** 2       # ... and here at x = -20, loss -1.5
+    with pytest.raises(FitError, match="no usable minimum"):
+        vertex(fit_parabola(m, flat_neg))
+    assert vertex(fit_parabola(m, flat))[1] == pytest.approx(0.1)
+    good = [2.0 / k ** 0.1 + 0.1 * (np.log(m * k) - np.log(3e6 * k)) ** 2 for k in (1, 10)]
+    c = np.repeat([1e14, 1e15, 1e16], 6)
+    mm = np.concatenate([m, m * 10, m])
+    fit = fit_isoflop(c, mm, np.concatenate(good + [flat_neg]), skip_degenerate=True, n_boot=0)
+    assert list(fit.budgets) == pytest.approx([1e14, 1e15]) and "no usable minimum" in fit.warnings[0]
+    # the budget that remains unbracketed here has nearly flat resamples whose vertex is at a
+    # negative loss: each is dropped and counted (this raised inside the power-law fit before)
+    noisy = np.concatenate(good + [flat]) + np.random.default_rng(3).normal(0, 0.02, 18)
+    fit = fit_isoflop(c, mm, noisy, skip_degenerate=True, n_boot=200)
+    dropped = [w for w in fit.warnings if "bootstrap resamples" in w]
+    assert dropped and len(fit.boot["a"]) + int(dropped[0].split()[0]) == 200
+
+
 def test_errors_name_the_problem():
     c = np.full(5, 1e18)
     m = np.geomspace(1e7, 1e9, 5)
