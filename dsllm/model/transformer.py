@@ -30,8 +30,14 @@ _ATTENTION_PRIMITIVES = ("dot_product_attention_fwd", "dot_product_attention_fwd
                          "mpmd_map")
 
 
-def _attention_kernel_saveable(prim, *_, **__) -> bool:
-    return prim.name in _ATTENTION_PRIMITIVES
+def _attention_kernel_saveable(prim, *_, **params) -> bool:
+    if prim.name in _ATTENTION_PRIMITIVES:
+        return True
+    # jax 0.11.2's `plgpu.kernel` binds `mpmd_map` inside a `custom_vmap_call`, and a remat policy
+    # only sees that outer primitive: without this the forward kernel ran again in the backward pass
+    if prim.name == "custom_vmap_call":
+        return any(e.primitive.name in _ATTENTION_PRIMITIVES for e in params["call"].jaxpr.eqns)
+    return False
 
 
 REMAT_POLICIES = {
