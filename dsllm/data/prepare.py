@@ -3,9 +3,10 @@
     python -m dsllm.data.prepare --input='data/*.jsonl' --tokenizer=runs/tok --out=runs/tokens \\
         [--text_field=text] [--validation_fraction=0.01] [--train_shards=8] [--validation_shards=1]
 
-Inputs are files or globs (comma-separated). JSONL files (.jsonl, .json, optionally .gz) hold
-one document per line, its text in --text_field; any other file is plain text, one document
-per file, or one per blank-line-separated paragraph with --split_on_blank_lines.
+Inputs are files, globs or directories (comma-separated), read by dsllm/data/documents.py:
+JSONL files (.jsonl, .json, .ndjson, optionally .gz) hold one document per line, its text in
+--text_field; Parquet files (.parquet) a --text_field column; any other file is plain UTF-8 text,
+one document per file, or one per blank-line-separated paragraph with --split_on_blank_lines.
 
 A document goes to the validation split when a hash of its text (salted with --seed) falls
 below --validation_fraction: the choice does not depend on file order, and exact duplicates
@@ -16,100 +17,26 @@ their file and line (or, with --skip_bad_lines, are counted), and empty document
 from __future__ import annotations
 
 import glob
-import gzip
 import hashlib
-import json
 import os
-import re
 import sys
 from typing import Iterator, Sequence
 
 from absl import app, flags, logging
 
+from dsllm.data.documents import FORMATS, InputError, expand_inputs, read_documents
 from dsllm.data.shards import DatasetError, ShardWriter
 
 _BATCH = 256  # documents per encode_batch call
-_JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
 
 
-class PrepareError(ValueError):
-    """The input documents cannot be read as asked."""
-
-
-def expand_inputs(patterns: Sequence[str]) -> list[str]:
-    """Files and globs -> a sorted, de-duplicated list of files; a pattern matching nothing is an error."""
-    files = []
-    for pattern in patterns:
-        matches = sorted(p for p in glob.glob(os.path.expanduser(pattern)) if os.path.isfile(p))
-        if not matches:
-            raise PrepareError(f"--input {pattern!r} matches no file")
-        files.extend(m for m in matches if m not in files)
-    return files
+PrepareError = InputError  # the inputs cannot be read as asked, or the options are invalid
 
 
 def is_validation(text: str, fraction: float, seed: int = 0) -> bool:
     """Whether a document belongs to the validation split: a deterministic hash of its text."""
     digest = hashlib.sha256(f"{seed}\0{text}".encode()).digest()
     return int.from_bytes(digest[:8], "little") < fraction * 2**64
-
-
-def _open_text(path: str):
-    opener = gzip.open if path.endswith(".gz") else open
-    return opener(path, "rt", encoding="utf-8")
-
-
-def _file_format(path: str, input_format: str) -> str:
-    if input_format != "auto":
-        return input_format
-    return "jsonl" if path.endswith(_JSONL_SUFFIXES) else "text"
-
-
-def read_documents(files: Sequence[str], *, input_format: str = "auto", text_field: str = "text",
-                   split_on_blank_lines: bool = False, skip_bad_lines: bool = False,
-                   counts: dict | None = None) -> Iterator[str]:
-    """Every document's text, in file order. `counts` (if given) gets 'bad_lines'."""
-    counts = counts if counts is not None else {}
-    counts.setdefault("bad_lines", 0)
-
-    def bad(message: str):
-        if not skip_bad_lines:
-            raise PrepareError(message + " (fix the input, or pass --skip_bad_lines to count and skip such lines)")
-        counts["bad_lines"] += 1
-        if counts["bad_lines"] <= 10:
-            logging.warning("skipped: %s", message)
-
-    for path in files:
-        fmt = _file_format(path, input_format)
-        if fmt not in ("jsonl", "text"):
-            raise PrepareError(f"unknown input format {fmt!r}; use auto, jsonl or text")
-        try:
-            with _open_text(path) as f:
-                if fmt == "text":
-                    text = f.read()
-                    if split_on_blank_lines:
-                        yield from (p.strip("\n") for p in re.split(r"\n[ \t\r\f\v]*\n", text))
-                    else:
-                        yield text
-                    continue
-                for lineno, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue  # a blank line is not a record
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        bad(f"{path}:{lineno}: not valid JSON ({e.msg})")
-                        continue
-                    if not isinstance(record, dict) or text_field not in record:
-                        keys = sorted(record) if isinstance(record, dict) else type(record).__name__
-                        bad(f"{path}:{lineno}: no {text_field!r} field (found {keys}); set --text_field")
-                        continue
-                    if not isinstance(record[text_field], str):
-                        bad(f"{path}:{lineno}: field {text_field!r} is a {type(record[text_field]).__name__}, "
-                            "not a string")
-                        continue
-                    yield record[text_field]
-        except UnicodeDecodeError as e:
-            raise PrepareError(f"{path} is not UTF-8 text ({e}); convert it to UTF-8") from None
 
 
 def _batches(items: Iterator[str], size: int) -> Iterator[list[str]]:
@@ -198,15 +125,15 @@ def format_stats(stats: dict) -> str:
 def _define_flags():
     """Flags exist only when this module is the program, so importing prepare() elsewhere
     (the demo) cannot clash with that program's own flags."""
-    flags.DEFINE_list("input", None, "Input files or globs, comma-separated.", required=True)
+    flags.DEFINE_list("input", None, "Input files, globs or directories, comma-separated.", required=True)
     flags.DEFINE_string("tokenizer", None, "Tokenizer path (for dsllm.tokenizer.load_tokenizer).", required=True)
     flags.DEFINE_string("out", None, "Output dataset directory (must not hold a dataset yet).", required=True)
     flags.DEFINE_string("text_field", "text", "JSONL field holding the document text.")
-    flags.DEFINE_enum("format", "auto", ["auto", "jsonl", "text"],
-                      "Input format; auto: .jsonl/.json(.gz) are JSONL, anything else text.")
+    flags.DEFINE_enum("format", "auto", list(FORMATS),
+                      "Input format; auto: .jsonl/.json/.ndjson(.gz) are JSONL, .parquet Parquet, anything else text.")
     flags.DEFINE_bool("split_on_blank_lines", False,
                       "Text files: one document per blank-line-separated paragraph instead of one per file.")
-    flags.DEFINE_bool("skip_bad_lines", False, "Count and skip malformed JSONL lines instead of stopping.")
+    flags.DEFINE_bool("skip_bad_lines", False, "Count and skip malformed records (JSONL lines, Parquet rows) instead of stopping.")
     flags.DEFINE_float("validation_fraction", 0.01, "Fraction of documents for the validation split.")
     flags.DEFINE_integer("train_shards", 8, "Number of train shard files.")
     flags.DEFINE_integer("validation_shards", 1, "Number of validation shard files.")
@@ -224,7 +151,7 @@ def main(argv):
                         split_on_blank_lines=f.split_on_blank_lines, skip_bad_lines=f.skip_bad_lines,
                         validation_fraction=f.validation_fraction, train_shards=f.train_shards,
                         validation_shards=f.validation_shards, seed=f.seed)
-    except (PrepareError, DatasetError, TokenizerError) as e:
+    except (InputError, DatasetError, TokenizerError) as e:
         sys.exit(f"prepare: {e}")  # a user error: its message, not a traceback
     print(format_stats(stats))
 

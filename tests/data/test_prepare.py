@@ -154,3 +154,18 @@ def test_cli(tmp_path, tokenizer_dir):
     assert "bad.jsonl:1: not valid JSON" in r.stderr and "Traceback" not in r.stderr
     r = run_cli(f"--input={src}", f"--tokenizer={tmp_path / 'no_tokenizer'}", f"--out={tmp_path / 'out3'}")
     assert r.returncode != 0 and "no tokenizer at" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_parquet_input_gives_the_same_shards_as_jsonl(tmp_path, tokenizer_dir):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = make_texts(40, seed=3)
+    src_jsonl = write_jsonl(tmp_path / "in.jsonl", [{"text": t} for t in texts])
+    pq.write_table(pa.table({"content": texts}), tmp_path / "in.parquet")
+    a = prepare([src_jsonl], tokenizer_dir, str(tmp_path / "a"), validation_fraction=0.2)
+    b = prepare([str(tmp_path / "in.parquet")], tokenizer_dir, str(tmp_path / "b"), validation_fraction=0.2,
+                text_field="content")
+    assert a["splits"] == b["splits"] and a["splits"]["validation"]["documents"] > 0
+    for split in ("train", "validation"):
+        assert stored(str(tmp_path / "a"), split) == stored(str(tmp_path / "b"), split)
