@@ -29,7 +29,9 @@ import jax.experimental.pallas.mosaic_gpu as plgpu
 from dsllm.kernels import block_math as bm
 from dsllm.kernels import mgpu_backward
 from dsllm.kernels import mgpu_forward
-from dsllm.kernels.mgpu_common import Blocks
+from dsllm.kernels import mgpu_forward_persistent
+from dsllm.kernels import schedule
+from dsllm.kernels.mgpu_common import COMPUTE_WGS, Blocks
 
 SUPPORTED_HEAD_DIMS = (64, 128)
 SUPPORTED_DTYPES = (jnp.bfloat16, jnp.float16)
@@ -119,10 +121,29 @@ def _attention(q, k, v, ranges, sm_scale, blocks, interpret):
     return out
 
 
+# Programs of the persistent forward in the interpreter: few, so that each runs several
+# work items (what the tests must cover: prefetch across items, the ring running on).
+INTERPRET_PROGRAMS = 3
+
+
 def _forward(q, k, v, ranges, sm_scale, blocks, interpret):
     kv_start, kv_end, _, _ = ranges
-    return mgpu_forward.forward(q, k, v, kv_start, kv_end, sm_scale=sm_scale, blocks=blocks,
-                                interpret=interpret)
+    if not blocks.persistent_forward:
+        return mgpu_forward.forward(q, k, v, kv_start, kv_end, sm_scale=sm_scale, blocks=blocks,
+                                    interpret=interpret)
+    bounds = bm.block_bounds(kv_start, kv_end, tile_rows=COMPUTE_WGS * blocks.block_q,
+                             chunk_rows=blocks.block_q, block=blocks.block_kv,
+                             mask_all=blocks.mask_all_blocks)
+    table = schedule.tile_table(bounds, COMPUTE_WGS)
+    programs = INTERPRET_PROGRAMS if interpret else _num_sms()
+    return mgpu_forward_persistent.forward(q, k, v, kv_start, kv_end, table, sm_scale=sm_scale,
+                                           blocks=blocks, max_programs=programs,
+                                           interpret=interpret)
+
+
+def _num_sms():
+    """Streaming multiprocessors of the device (132 on H100/H200 SXM)."""
+    return int(getattr(jax.devices()[0], "core_count", None) or 132)
 
 
 def _attention_fwd(q, k, v, ranges, sm_scale, blocks, interpret):

@@ -35,6 +35,9 @@ class Blocks:
     block_kv_dkv: int = 64   # dk/dv: key rows per compute warpgroup
     block_q_dkv: int = 64    # dk/dv: queries per streamed block
     stages: int = 2          # depth of the SMEM ring for streamed blocks
+    # Forward as a persistent kernel (mgpu_forward_persistent: one program per SM looping
+    # over work items) instead of one program per query tile (mgpu_forward).
+    persistent_forward: bool = False
     # Diagnostic only: apply the mask on every block (no unmasked fast path), to
     # measure what masking costs.
     mask_all_blocks: bool = False

@@ -1,0 +1,123 @@
+"""The persistent forward (mgpu_forward_persistent) and its work schedule (schedule.py).
+
+The persistent kernel runs the per-tile kernel's math (mgpu_forward.consume_tile) on
+each work item, so on every case its out and log-sum-exp must equal the per-tile
+kernel's bit for bit; the per-tile kernel is checked against the reference (with
+gradients) in test_flash_attention.py, and the backward only reads out and lse. Here:
+that equality over the same cases, the output against the reference directly, the
+gradients end to end on one case, and the schedule: every item exactly once,
+heaviest first. The interpreter runs 3 programs (flash_attention.INTERPRET_PROGRAMS),
+so programs run several items: the ring running on across items, the two Q slots
+and their release are exercised.
+"""
+import jax.experimental.pallas.mosaic_gpu as plgpu
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dsllm.kernels import block_math as bm
+from dsllm.kernels import mgpu_forward, mgpu_forward_persistent
+from dsllm.kernels import schedule as sched
+from dsllm.kernels.flash_attention import INTERPRET_PROGRAMS, flash_attention, padded_ranges
+from dsllm.kernels.mgpu_common import COMPUTE_WGS, Blocks
+from dsllm.kernels.reference import reference_attention
+from kernel_test_utils import (OUT_RTOL, compare_with_reference, random_qkv, random_segments,
+                               rel_err, segments_from_lengths)
+
+
+@pytest.mark.parametrize("n_items, programs", [(1, 1), (7, 3), (9, 3), (10, 3), (4096, 132),
+                                               (4096 + 5, 132), (131, 132)])
+def test_schedule_runs_every_item_exactly_once(n_items, programs):
+    P = sched.num_programs(n_items, programs)
+    seen = []
+    for p in range(P):
+        steps = int(sched.num_steps(p, n_items, P))
+        items = [int(sched.work_item(p, s, P)) for s in range(steps)]
+        assert all(0 <= w < n_items for w in items), (p, items)
+        seen += items
+    assert sorted(seen) == list(range(n_items))
+
+
+def test_snake_balances_a_heaviest_first_list():
+    # Dense causal, shape 1 of the benchmark: costs 32..1 blocks, 128 items each.
+    costs = np.repeat(np.arange(32, 0, -1), 128)
+    P = 132
+    loads = [sum(costs[int(sched.work_item(p, s, P))]
+                 for s in range(int(sched.num_steps(p, len(costs), P)))) for p in range(P)]
+    # Round-robin would give program 0 ~32 blocks more than program 131; the snake's
+    # spread is at most one item's cost.
+    assert max(loads) - min(loads) <= costs.max(), (max(loads), min(loads))
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_tile_table_lists_every_tile_once_heaviest_first(causal):
+    rng = np.random.default_rng(5)
+    B, S, bq, bkv = 3, 1024, 64, 128
+    seg = random_segments(rng, B, S, max_docs=9)
+    kv_start, kv_end, _, _ = bm.row_ranges(seg, B, S, causal=causal)
+    bounds = np.asarray(bm.block_bounds(kv_start, kv_end, tile_rows=COMPUTE_WGS * bq,
+                                        chunk_rows=bq, block=bkv))
+    table = np.asarray(sched.tile_table(jnp.asarray(bounds), COMPUTE_WGS))
+    T = S // (COMPUTE_WGS * bq)
+    assert table.shape == (B * T, sched.TABLE_FIXED + 2 * COMPUTE_WGS)
+    assert sorted(map(tuple, table[:, :2])) == [(b, t) for b in range(B) for t in range(T)]
+    cost = table[:, 3] - table[:, 2]
+    assert (np.diff(cost) <= 0).all()
+    for b, t, lo, hi, *inner in table:
+        for c in range(COMPUTE_WGS):
+            np.testing.assert_array_equal(bounds[b, t * COMPUTE_WGS + c],
+                                          [lo, hi, inner[2 * c], inner[2 * c + 1]])
+
+
+def _forwards(q, k, v, seg, causal, blocks=Blocks()):
+    B, S = q.shape[:2]
+    Sp = -(-S // blocks.seq_multiple) * blocks.seq_multiple
+    kv_start, kv_end, _, _ = padded_ranges(seg, B, S, Sp, causal=causal)
+    q, k, v = (jnp.pad(x, ((0, 0), (0, Sp - S), (0, 0), (0, 0))) for x in (q, k, v))
+    interpret = plgpu.InterpretGPUParams()   # what flash_attention passes on CPU
+    per_tile = mgpu_forward.forward(q, k, v, kv_start, kv_end, sm_scale=q.shape[-1] ** -0.5,
+                                    blocks=blocks, interpret=interpret)
+    bounds = bm.block_bounds(kv_start, kv_end, tile_rows=COMPUTE_WGS * blocks.block_q,
+                             chunk_rows=blocks.block_q, block=blocks.block_kv)
+    table = sched.tile_table(bounds, COMPUTE_WGS)
+    persistent = mgpu_forward_persistent.forward(
+        q, k, v, kv_start, kv_end, table, sm_scale=q.shape[-1] ** -0.5, blocks=blocks,
+        max_programs=INTERPRET_PROGRAMS, interpret=interpret)
+    return per_tile, persistent
+
+
+# (name, seed, B, S, H, K, D, causal, segment lengths per row or None); the cases of
+# test_flash_attention plus a single-item one (one program).
+CASES = [
+    ("packed_gqa4_short_docs_masked_blocks", 0, 1, 256, 4, 1, 64, True,
+     [[140, 5, 1, 30, 60, (0, 20)]]),
+    ("bidirectional_d128_two_rows", 1, 2, 128, 2, 2, 128, False, [[70, 58], [10, (0, 3), 100, 15]]),
+    ("plain_causal_gqa8_ragged_length", 2, 1, 100, 8, 1, 64, True, None),
+    ("one_item", 3, 1, 128, 1, 1, 128, True, [[3, 125]]),
+    ("random_packed_d128_gqa2", 4, 2, 384, 4, 2, 128, True, "random"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_persistent_forward_equals_the_per_tile_forward(case):
+    _, seed, B, S, H, K, D, causal, lengths = case
+    q, k, v, _ = random_qkv(seed, B, S, H, K, D)
+    if lengths == "random":
+        seg = random_segments(np.random.default_rng(seed), B, S, max_docs=8)
+    else:
+        seg = None if lengths is None else segments_from_lengths(*lengths)
+    (out, lse), (p_out, p_lse) = _forwards(q, k, v, seg, causal)
+    np.testing.assert_array_equal(np.asarray(p_out, np.float32), np.asarray(out, np.float32))
+    np.testing.assert_array_equal(np.asarray(p_lse), np.asarray(lse))
+    ref = reference_attention(q.astype(jnp.float32), k.astype(jnp.float32), v.astype(jnp.float32),
+                              seg, causal=causal)
+    assert rel_err(p_out[:, :S], ref) < OUT_RTOL
+
+
+def test_persistent_forward_gradients_through_flash_attention():
+    seg = segments_from_lengths([40, 5, 1, 30, 60, (0, 20)])
+    q, k, v, do = random_qkv(6, 1, 156, 4, 2, 64)
+    persistent = Blocks(persistent_forward=True)
+    attn = lambda q, k, v, s, causal: flash_attention(q, k, v, s, causal=causal, blocks=persistent,
+                                                      backend="mosaic_gpu", interpret=True)
+    compare_with_reference(attn, q, k, v, do, seg, causal=True)
