@@ -134,7 +134,7 @@ def _forward(q, k, v, ranges, sm_scale, blocks, interpret):
     bounds = bm.block_bounds(kv_start, kv_end, tile_rows=COMPUTE_WGS * blocks.block_q,
                              chunk_rows=blocks.block_q, block=blocks.block_kv,
                              mask_all=blocks.mask_all_blocks)
-    table = schedule.tile_table(bounds, COMPUTE_WGS)
+    table = schedule.tile_table(bounds, COMPUTE_WGS, blocks.persistent_forward)
     programs = INTERPRET_PROGRAMS if interpret else _num_sms()
     return mgpu_forward_persistent.forward(q, k, v, kv_start, kv_end, table, sm_scale=sm_scale,
                                            blocks=blocks, max_programs=programs,

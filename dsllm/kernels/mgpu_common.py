@@ -36,8 +36,9 @@ class Blocks:
     block_q_dkv: int = 64    # dk/dv: queries per streamed block
     stages: int = 2          # depth of the SMEM ring for streamed blocks
     # Forward as a persistent kernel (mgpu_forward_persistent: one program per SM looping
-    # over work items) instead of one program per query tile (mgpu_forward).
-    persistent_forward: bool = False
+    # over work items, in schedule.ORDERS' order "heads" or "global") instead of one
+    # program per query tile (mgpu_forward, ""). A variant until the GPU decides.
+    persistent_forward: str = ""
     # Diagnostic only: apply the mask on every block (no unmasked fast path), to
     # measure what masking costs.
     mask_all_blocks: bool = False
@@ -47,6 +48,9 @@ class Blocks:
             val = getattr(self, f.name)
             if f.name.startswith("block_") and val % 64:
                 raise ValueError(f"Blocks.{f.name}={val} must be a multiple of 64")
+        if self.persistent_forward not in ("", "heads", "global"):
+            raise ValueError(f"Blocks.persistent_forward={self.persistent_forward!r}: use '', "
+                             f"'heads' or 'global'")
         if self.stages < 2:
             raise ValueError(f"Blocks.stages={self.stages} must be at least 2")
 

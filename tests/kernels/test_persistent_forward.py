@@ -5,8 +5,8 @@ each work item, so on every case its out and log-sum-exp must equal the per-tile
 kernel's bit for bit; the per-tile kernel is checked against the reference (with
 gradients) in test_flash_attention.py, and the backward only reads out and lse. Here:
 that equality over the same cases, the output against the reference directly, the
-gradients end to end on one case, and the schedule: every item exactly once,
-heaviest first. The interpreter runs 3 programs (flash_attention.INTERPRET_PROGRAMS),
+gradients end to end on one case, and the schedule: every item exactly once, in
+either order, heaviest first within it. The interpreter runs 3 programs (flash_attention.INTERPRET_PROGRAMS),
 so programs run several items: the ring running on across items, the two Q slots
 and their release are exercised.
 """
@@ -38,38 +38,62 @@ def test_schedule_runs_every_item_exactly_once(n_items, programs):
     assert sorted(seen) == list(range(n_items))
 
 
-def test_snake_balances_a_heaviest_first_list():
-    # Dense causal, shape 1 of the benchmark: costs 32..1 blocks, 128 items each.
-    costs = np.repeat(np.arange(32, 0, -1), 128)
-    P = 132
-    loads = [sum(costs[int(sched.work_item(p, s, P))]
-                 for s in range(int(sched.num_steps(p, len(costs), P)))) for p in range(P)]
-    # Round-robin would give program 0 ~32 blocks more than program 131; the snake's
-    # spread is at most one item's cost.
-    assert max(loads) - min(loads) <= costs.max(), (max(loads), min(loads))
-
-
-@pytest.mark.parametrize("causal", [True, False])
-def test_tile_table_lists_every_tile_once_heaviest_first(causal):
-    rng = np.random.default_rng(5)
-    B, S, bq, bkv = 3, 1024, 64, 128
-    seg = random_segments(rng, B, S, max_docs=9)
+def _table(B, S, causal, order, seed=5, bq=64, bkv=128):
+    seg = random_segments(np.random.default_rng(seed), B, S, max_docs=9)
     kv_start, kv_end, _, _ = bm.row_ranges(seg, B, S, causal=causal)
     bounds = np.asarray(bm.block_bounds(kv_start, kv_end, tile_rows=COMPUTE_WGS * bq,
                                         chunk_rows=bq, block=bkv))
-    table = np.asarray(sched.tile_table(jnp.asarray(bounds), COMPUTE_WGS))
-    T = S // (COMPUTE_WGS * bq)
+    return bounds, np.asarray(sched.tile_table(jnp.asarray(bounds), COMPUTE_WGS, order))
+
+
+@pytest.mark.parametrize("order", sched.ORDERS)
+@pytest.mark.parametrize("causal", [True, False])
+def test_tile_table_lists_every_tile_once_heaviest_first(causal, order):
+    B, S = 3, 1024
+    bounds, table = _table(B, S, causal, order)
+    T = S // (COMPUTE_WGS * 64)
     assert table.shape == (B * T, sched.TABLE_FIXED + 2 * COMPUTE_WGS)
     assert sorted(map(tuple, table[:, :2])) == [(b, t) for b in range(B) for t in range(T)]
     cost = table[:, 3] - table[:, 2]
-    assert (np.diff(cost) <= 0).all()
+    if order == "heads":   # batch rows in order, each row's tiles heaviest first
+        np.testing.assert_array_equal(table[:, 0], np.repeat(np.arange(B), T))
+        assert all((np.diff(cost[b * T:(b + 1) * T]) <= 0).all() for b in range(B))
+    else:
+        assert (np.diff(cost) <= 0).all()
     for b, t, lo, hi, *inner in table:
         for c in range(COMPUTE_WGS):
             np.testing.assert_array_equal(bounds[b, t * COMPUTE_WGS + c],
                                           [lo, hi, inner[2 * c], inner[2 * c + 1]])
 
 
-def _forwards(q, k, v, seg, causal, blocks=Blocks()):
+@pytest.mark.parametrize("order", sched.ORDERS)
+def test_items_cover_every_tile_and_head_once(order):
+    B, S, H = 2, 1024, 3
+    _, table = _table(B, S, True, order)
+    T = S // (COMPUTE_WGS * 64)
+    coords = [sched.item_coords(w, tiles=T, heads=H, order=order) for w in range(B * T * H)]
+    seen = [(int(table[j, 0]), int(table[j, 1]), int(h)) for j, h in coords]
+    assert sorted(seen) == [(b, t, h) for b in range(B) for t in range(T) for h in range(H)]
+    if order == "heads":   # a (row, head) group's tiles are consecutive items
+        assert [x[::2] for x in seen[:T]] == [(0, 0)] * T
+
+
+@pytest.mark.parametrize("order, spread", [("global", 1.0), ("heads", 1.04)])
+def test_snake_balances_the_programs(order, spread):
+    # Dense causal, shape 1 of the benchmark (B4 S4096 H32): tile t visits t + 1 blocks.
+    B, T, H, P = 4, 32, 32, 132
+    cost = np.tile(np.arange(1, T + 1), B)   # table rows (b, t) in batch order
+    table_cost = cost[np.argsort(-cost, kind="stable")] if order == "global" else \
+        np.concatenate([np.arange(T, 0, -1)] * B)
+    n = B * T * H
+    loads = [sum(table_cost[int(sched.item_coords(sched.work_item(p, s, P), tiles=T, heads=H,
+                                                   order=order)[0])]
+                 for s in range(int(sched.num_steps(p, n, P)))) for p in range(P)]
+    assert max(loads) / np.mean(loads) <= spread + 1e-9, (max(loads), np.mean(loads))
+
+
+def _forwards(q, k, v, seg, causal, order):
+    blocks = Blocks(persistent_forward=order)
     B, S = q.shape[:2]
     Sp = -(-S // blocks.seq_multiple) * blocks.seq_multiple
     kv_start, kv_end, _, _ = padded_ranges(seg, B, S, Sp, causal=causal)
@@ -79,34 +103,35 @@ def _forwards(q, k, v, seg, causal, blocks=Blocks()):
                                     blocks=blocks, interpret=interpret)
     bounds = bm.block_bounds(kv_start, kv_end, tile_rows=COMPUTE_WGS * blocks.block_q,
                              chunk_rows=blocks.block_q, block=blocks.block_kv)
-    table = sched.tile_table(bounds, COMPUTE_WGS)
+    table = sched.tile_table(bounds, COMPUTE_WGS, order)
     persistent = mgpu_forward_persistent.forward(
         q, k, v, kv_start, kv_end, table, sm_scale=q.shape[-1] ** -0.5, blocks=blocks,
         max_programs=INTERPRET_PROGRAMS, interpret=interpret)
     return per_tile, persistent
 
 
-# (name, seed, B, S, H, K, D, causal, segment lengths per row or None); the cases of
-# test_flash_attention plus a single-item one (one program).
+# (name, order, seed, B, S, H, K, D, causal, segment lengths per row or None); the cases
+# of test_flash_attention plus a single-item one (one program), orders alternating.
 CASES = [
-    ("packed_gqa4_short_docs_masked_blocks", 0, 1, 256, 4, 1, 64, True,
+    ("packed_gqa4_short_docs_masked_blocks", "heads", 0, 1, 256, 4, 1, 64, True,
      [[140, 5, 1, 30, 60, (0, 20)]]),
-    ("bidirectional_d128_two_rows", 1, 2, 128, 2, 2, 128, False, [[70, 58], [10, (0, 3), 100, 15]]),
-    ("plain_causal_gqa8_ragged_length", 2, 1, 100, 8, 1, 64, True, None),
-    ("one_item", 3, 1, 128, 1, 1, 128, True, [[3, 125]]),
-    ("random_packed_d128_gqa2", 4, 2, 384, 4, 2, 128, True, "random"),
+    ("bidirectional_d128_two_rows", "global", 1, 2, 128, 2, 2, 128, False,
+     [[70, 58], [10, (0, 3), 100, 15]]),
+    ("plain_causal_gqa8_ragged_length", "global", 2, 1, 100, 8, 1, 64, True, None),
+    ("one_item", "heads", 3, 1, 128, 1, 1, 128, True, [[3, 125]]),
+    ("random_packed_d128_gqa2", "heads", 4, 2, 384, 4, 2, 128, True, "random"),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_persistent_forward_equals_the_per_tile_forward(case):
-    _, seed, B, S, H, K, D, causal, lengths = case
+    _, order, seed, B, S, H, K, D, causal, lengths = case
     q, k, v, _ = random_qkv(seed, B, S, H, K, D)
     if lengths == "random":
         seg = random_segments(np.random.default_rng(seed), B, S, max_docs=8)
     else:
         seg = None if lengths is None else segments_from_lengths(*lengths)
-    (out, lse), (p_out, p_lse) = _forwards(q, k, v, seg, causal)
+    (out, lse), (p_out, p_lse) = _forwards(q, k, v, seg, causal, order)
     np.testing.assert_array_equal(np.asarray(p_out, np.float32), np.asarray(out, np.float32))
     np.testing.assert_array_equal(np.asarray(p_lse), np.asarray(lse))
     ref = reference_attention(q.astype(jnp.float32), k.astype(jnp.float32), v.astype(jnp.float32),
@@ -117,7 +142,7 @@ def test_persistent_forward_equals_the_per_tile_forward(case):
 def test_persistent_forward_gradients_through_flash_attention():
     seg = segments_from_lengths([40, 5, 1, 30, 60, (0, 20)])
     q, k, v, do = random_qkv(6, 1, 156, 4, 2, 64)
-    persistent = Blocks(persistent_forward=True)
+    persistent = Blocks(persistent_forward="heads")
     attn = lambda q, k, v, s, causal: flash_attention(q, k, v, s, causal=causal, blocks=persistent,
                                                       backend="mosaic_gpu", interpret=True)
     compare_with_reference(attn, q, k, v, do, seg, causal=True)
