@@ -25,6 +25,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import jax.experimental.pallas.mosaic_gpu as plgpu
+from jax.ad_checkpoint import checkpoint_name
 
 from dsllm.kernels import block_math as bm
 from dsllm.kernels import mgpu_backward
@@ -34,6 +35,11 @@ from dsllm.kernels import schedule
 from dsllm.kernels.mgpu_common import COMPUTE_WGS, Blocks
 
 SUPPORTED_HEAD_DIMS = (64, 128)
+# The name (jax.ad_checkpoint.checkpoint_name) of the forward kernel's out and lse as
+# saved for the backward. A remat policy must save these names to keep the forward
+# kernel out of the backward pass: the policy never sees the kernel primitive itself,
+# which plgpu.kernel wraps in a custom_vmap_call (jax 0.11.2).
+RESIDUALS_NAME = "flash_attention_residuals"
 SUPPORTED_DTYPES = (jnp.bfloat16, jnp.float16)
 
 
@@ -148,6 +154,7 @@ def _num_sms():
 
 def _attention_fwd(q, k, v, ranges, sm_scale, blocks, interpret):
     out, lse = _forward(q, k, v, ranges, sm_scale, blocks, interpret)
+    out, lse = (checkpoint_name(x, RESIDUALS_NAME) for x in (out, lse))
     return out, (q, k, v, ranges, out, lse)
 
 

@@ -23,15 +23,17 @@ from dsllm.model.norms import RMSNorm
 from dsllm.model.params import normal_param
 from dsllm.sharding import constrain
 
-# Forward primitives of the fused attention kernels (cuDNN through jax; our Pallas kernels, whose
-# Mosaic GPU calls bind `mpmd_map` in jax 0.11.2, `pallas_call` on TPU): saving their outputs keeps
-# the output and the log-sum-exp the backward pass needs.
-_ATTENTION_PRIMITIVES = ("dot_product_attention_fwd", "dot_product_attention_fwd_wrapper", "pallas_call",
-                         "mpmd_map")
+# Forward primitives of the fused attention kernels (cuDNN through jax; splash's `pallas_call` on
+# TPU): saving their outputs keeps the output and the log-sum-exp the backward pass needs. Our
+# Mosaic GPU kernels are not seen as a primitive by the policy (plgpu.kernel wraps its `mpmd_map` in
+# a `custom_vmap_call`), so their forward names its out and lse (flash_attention.RESIDUALS_NAME).
+_ATTENTION_PRIMITIVES = ("dot_product_attention_fwd", "dot_product_attention_fwd_wrapper", "pallas_call")
+_ATTENTION_RESIDUAL_NAMES = ("flash_attention_residuals",)   # dsllm.kernels.flash_attention.RESIDUALS_NAME
+_save_named_residuals = jax.checkpoint_policies.save_only_these_names(*_ATTENTION_RESIDUAL_NAMES)
 
 
-def _attention_kernel_saveable(prim, *_, **__) -> bool:
-    return prim.name in _ATTENTION_PRIMITIVES
+def _attention_kernel_saveable(prim, *avals, **params) -> bool:
+    return prim.name in _ATTENTION_PRIMITIVES or _save_named_residuals(prim, *avals, **params)
 
 
 REMAT_POLICIES = {
