@@ -201,9 +201,11 @@ def _common_kwargs(interpret):
                 compiler_params=mc.compiler_params(), interpret=interpret)
 
 
-def backward(q, k, v, out, lse, do, kv_start, kv_end, q_start, q_end, *,
+def backward(q, k, v, out, lse, do, kv_start, kv_end, q_start, q_end, dq_bounds, dkv_bounds, *,
              sm_scale, blocks, interpret):
-    """Gradients (dq, dk, dv) of flash attention; shapes as in mgpu_forward.forward."""
+    """Gradients (dq, dk, dv) of flash attention; shapes as in mgpu_forward.forward.
+
+    dq_bounds, dkv_bounds: the kernels' block bounds (plan.AttentionPlan)."""
     B, S, H, D = q.shape
     K = k.shape[2]
     groups = H // K
@@ -212,8 +214,6 @@ def backward(q, k, v, out, lse, do, kv_start, kv_end, q_start, q_end, *,
 
     bq, bkv = blocks.block_q, blocks.block_kv_dq
     stages = min(blocks.stages, S // bkv)
-    bounds = bm.block_bounds(kv_start, kv_end, tile_rows=mc.COMPUTE_WGS * bq, chunk_rows=bq,
-                             block=bkv, mask_all=blocks.mask_all_blocks)
     dq = plgpu.kernel(
         functools.partial(_dq_kernel, bq=bq, bkv=bkv, stages=stages, groups=groups,
                           sm_scale=sm_scale, interpret=flag),
@@ -233,12 +233,10 @@ def backward(q, k, v, out, lse, do, kv_start, kv_end, q_start, q_end, *,
         grid=(H, S // (mc.COMPUTE_WGS * bq), B),
         grid_names=("heads", "q_tiles", "batch"),
         **_common_kwargs(interpret),
-    )(q, k, v, do, lse, delta, kv_start, kv_end, bounds)
+    )(q, k, v, do, lse, delta, kv_start, kv_end, dq_bounds)
 
     bq, bkv = blocks.block_q_dkv, blocks.block_kv_dkv
     stages = min(blocks.stages, S // bq)
-    bounds = bm.block_bounds(q_start, q_end, tile_rows=mc.COMPUTE_WGS * bkv, chunk_rows=bkv,
-                             block=bq, mask_all=blocks.mask_all_blocks)
     dk, dv = plgpu.kernel(
         functools.partial(_dkv_kernel, bq=bq, bkv=bkv, stages=stages, groups=groups,
                           sm_scale=sm_scale, interpret=flag),
@@ -261,5 +259,5 @@ def backward(q, k, v, out, lse, do, kv_start, kv_end, q_start, q_end, *,
         grid=(K, S // (mc.COMPUTE_WGS * bkv), B),
         grid_names=("kv_heads", "kv_tiles", "batch"),
         **_common_kwargs(interpret),
-    )(q, k, v, do, lse, delta, q_start, q_end, bounds)
+    )(q, k, v, do, lse, delta, q_start, q_end, dkv_bounds)
     return dq, dk, dv

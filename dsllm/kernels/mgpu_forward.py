@@ -6,7 +6,7 @@ a `stages`-deep SMEM ring (the GQA key/value head is q_head // G, never repeated
 The two compute warpgroups ping-pong on a schedule barrier so that one's softmax
 overlaps the other's matmuls. The stream covers only blocks [lo, hi) that hold an
 allowed key for some row of the tile (causal and document bounds from
-block_math.block_bounds); the mask is applied only outside [inner_lo, inner_hi).
+block_math.block_bounds, precomputed in plan.py); the mask is applied only outside [inner_lo, inner_hi).
 
 Outputs: out [B, S, H, D] and the base-2 log-sum-exp of the scaled logits,
 [B, H, S] float32 (sequence minor, so 1-D TMA copies it).
@@ -140,14 +140,14 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, bounds_ref,
                           b=b, kv_head=kv_head, lo=lo, hi=hi, bkv=bkv, stages=stages)
 
 
-def forward(q, k, v, kv_start, kv_end, *, sm_scale, blocks, interpret):
-    """q [B,S,H,D], k/v [B,S,K,D] (S a multiple of blocks.seq_multiple) -> (out, lse [B,H,S])."""
+def forward(q, k, v, kv_start, kv_end, bounds, *, sm_scale, blocks, interpret):
+    """q [B,S,H,D], k/v [B,S,K,D] (S a multiple of blocks.seq_multiple) -> (out, lse [B,H,S]).
+
+    bounds: the forward's block bounds (plan.AttentionPlan.fwd_bounds)."""
     B, S, H, D = q.shape
     K = k.shape[2]
     bq, bkv, stages = blocks.block_q, blocks.block_kv, blocks.stages
     tile = mc.COMPUTE_WGS * bq
-    bounds = bm.block_bounds(kv_start, kv_end, tile_rows=tile, chunk_rows=bq, block=bkv,
-                             mask_all=blocks.mask_all_blocks)
     stages = min(stages, S // bkv)
     kernel = functools.partial(_kernel, bq=bq, bkv=bkv, stages=stages, groups=H // K,
                                sm_scale=sm_scale, interpret=bool(interpret))

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from dsllm.model.attention import Attention
+from dsllm.model.attention import Attention, attention_plan, resolve_attention
 from dsllm.model.mlp import SwiGLU
 from dsllm.model.norms import RMSNorm
 from dsllm.model.params import normal_param
@@ -57,8 +57,8 @@ class Block(nnx.Module):
         self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps, dtype)
         self.mlp = SwiGLU(cfg.d_model, cfg.ffn_dim, cfg.init_std, dtype, rngs)
 
-    def __call__(self, h_BSD, segment_ids_BS, positions_BS):
-        h_BSD = h_BSD + self.attn(self.attn_norm(h_BSD), segment_ids_BS, positions_BS)
+    def __call__(self, h_BSD, segment_ids_BS, positions_BS, attn_plan=None):
+        h_BSD = h_BSD + self.attn(self.attn_norm(h_BSD), segment_ids_BS, positions_BS, attn_plan)
         h_BSD = h_BSD + self.mlp(self.mlp_norm(h_BSD))
         return constrain(h_BSD, ("batch", "seq", "embed_act"))
 
@@ -92,9 +92,12 @@ class Transformer(nnx.Module):
         h_BSD = jnp.take(self.embed_VD[...], tokens_BS, axis=0).astype(self.dtype)
         h_BSD = constrain(h_BSD, ("batch", "seq", "embed_act"))
         graphdef, stacked = nnx.split(self.blocks)
+        # Derived from the segment ids once, here, rather than in every layer's attention call
+        # (and again in its rematerialisation and backward).
+        attn_plan = attention_plan(segment_ids_BS, resolve_attention(self.cfg.attention))
 
         def layer(h, weights):
-            return nnx.merge(graphdef, weights)(h, segment_ids_BS, positions_BS), None
+            return nnx.merge(graphdef, weights)(h, segment_ids_BS, positions_BS, attn_plan), None
 
         policy = REMAT_POLICIES[self.cfg.remat]
         if self.cfg.remat != "none":

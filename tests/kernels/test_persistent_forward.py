@@ -18,7 +18,8 @@ import pytest
 from dsllm.kernels import block_math as bm
 from dsllm.kernels import mgpu_forward, mgpu_forward_persistent
 from dsllm.kernels import schedule as sched
-from dsllm.kernels.flash_attention import INTERPRET_PROGRAMS, flash_attention, padded_ranges
+from dsllm.kernels.flash_attention import INTERPRET_PROGRAMS, flash_attention
+from dsllm.kernels.plan import make_plan, padded_length
 from dsllm.kernels.mgpu_common import COMPUTE_WGS, Blocks
 from dsllm.kernels.reference import reference_attention
 from kernel_test_utils import (OUT_RTOL, compare_with_reference, random_qkv, random_segments,
@@ -95,15 +96,15 @@ def test_snake_balances_the_programs(order, spread):
 def _forwards(q, k, v, seg, causal, order):
     blocks = Blocks(persistent_forward=order)
     B, S = q.shape[:2]
-    Sp = -(-S // blocks.seq_multiple) * blocks.seq_multiple
-    kv_start, kv_end, _, _ = padded_ranges(seg, B, S, Sp, causal=causal)
+    plan = make_plan(seg, B, S, causal=causal, blocks=blocks)
+    Sp = padded_length(S, blocks)
+    kv_start, kv_end, _, _ = plan.ranges
     q, k, v = (jnp.pad(x, ((0, 0), (0, Sp - S), (0, 0), (0, 0))) for x in (q, k, v))
     interpret = plgpu.InterpretGPUParams()   # what flash_attention passes on CPU
-    per_tile = mgpu_forward.forward(q, k, v, kv_start, kv_end, sm_scale=q.shape[-1] ** -0.5,
-                                    blocks=blocks, interpret=interpret)
-    bounds = bm.block_bounds(kv_start, kv_end, tile_rows=COMPUTE_WGS * blocks.block_q,
-                             chunk_rows=blocks.block_q, block=blocks.block_kv)
-    table = sched.tile_table(bounds, COMPUTE_WGS, order)
+    per_tile = mgpu_forward.forward(q, k, v, kv_start, kv_end, plan.fwd_bounds,
+                                    sm_scale=q.shape[-1] ** -0.5, blocks=blocks,
+                                    interpret=interpret)
+    table = sched.tile_table(plan.fwd_bounds, COMPUTE_WGS, order)
     persistent = mgpu_forward_persistent.forward(
         q, k, v, kv_start, kv_end, table, sm_scale=q.shape[-1] ** -0.5, blocks=blocks,
         max_programs=INTERPRET_PROGRAMS, interpret=interpret)

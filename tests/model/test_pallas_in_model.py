@@ -11,6 +11,7 @@ import pytest
 
 import dsllm.kernels.flash_attention as flash
 from dsllm.kernels.mgpu_common import Blocks
+from dsllm.kernels.plan import make_plan
 from dsllm import sharding
 from dsllm.kernels.reference import reference_attention
 from dsllm.losses.pretrain import next_token_loss
@@ -29,9 +30,15 @@ CASES = [((2, 2, 2), 2, (2, 2, 1)),   # rows over data x fsdp, heads over tensor
 def test_pallas_path_sharded_matches_xla(monkeypatch, mesh_shape, n_kv_heads, local_shape):
     seen = []
 
-    def per_device_kernel(q, k, v, segment_ids, *, causal):
+    def per_device_kernel(q, k, v, segment_ids, *, causal, plan):
         seen.append((q.shape[0], q.shape[2], k.shape[2]))
-        return reference_attention(q, k, v, segment_ids, causal=causal).astype(q.dtype)
+        out = reference_attention(q, k, v, segment_ids, causal=causal).astype(q.dtype)
+        # The plan the model made once for all layers must arrive sharded like the segment ids:
+        # equal to the one made from this device's rows (else the output turns NaN).
+        own = make_plan(segment_ids, q.shape[0], q.shape[1], causal=causal)
+        same = jnp.all(jnp.stack([jnp.array_equal(a, b) for a, b in zip(jax.tree.leaves(plan),
+                                                                         jax.tree.leaves(own))]))
+        return jnp.where(same, out, jnp.nan)
 
     monkeypatch.setattr(flash, "flash_attention", per_device_kernel)
     shape = {"model.n_heads": 4, "model.n_kv_heads": n_kv_heads, "model.dtype": "float32"}
