@@ -12,7 +12,6 @@ Implementations (config `model.attention`; "auto", the default, picks pallas on 
 
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
