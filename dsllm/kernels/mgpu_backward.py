@@ -59,7 +59,7 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
         plgpu.barrier_wait(q_bars.at[wg])
         plgpu.barrier_wait(do_bars.at[wg])
 
-        def step_fn(ki, dq, *, masked):
+        def step_fn(ki, dq, *, mask_start, mask_end):
             slot = lax.rem(ki - lo, stages)
             shape = (bq, bkv)
 
@@ -70,9 +70,9 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
                 plgpu.barrier_wait(v_bars.at[slot])
                 plgpu.wgmma(dp_ref, do_smem, v_smems.at[slot].T)
                 s2 = plgpu.wgmma_accumulator_load(s_ref, wait_n=1) * scale2
-                if masked:
-                    s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0), mc.bcast(row_end, shape, 0),
-                                       ki * bkv + mc.iota(shape, 1))
+                if mask_end:
+                    s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0) if mask_start else None,
+                                       mc.bcast(row_end, shape, 0), ki * bkv + mc.iota(shape, 1))
                 p = bm.probs_from_lse(s2, lse, 0)
                 return p, dp_ref[...]
             p, dp = pl.run_scoped(s_and_dp, plgpu.ACC(shape, jnp.float32),
@@ -84,9 +84,11 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
             plgpu.barrier_arrive(k_consumed.at[slot])
             return dq
 
-        dq = lax.fori_loop(lo, inner_lo, functools.partial(step_fn, masked=True), dq)
-        dq = lax.fori_loop(inner_lo, inner_hi, functools.partial(step_fn, masked=False), dq)
-        dq = lax.fori_loop(inner_hi, hi, functools.partial(step_fn, masked=True), dq)
+        # Head blocks: both compares; inner: none; tail: the end's (block_math.block_bounds).
+        dq = lax.fori_loop(lo, inner_lo, functools.partial(step_fn, mask_start=True, mask_end=True), dq)
+        dq = lax.fori_loop(inner_lo, inner_hi,
+                           functools.partial(step_fn, mask_start=False, mask_end=False), dq)
+        dq = lax.fori_loop(inner_hi, hi, functools.partial(step_fn, mask_start=False, mask_end=True), dq)
 
         q_smem[...] = (dq * sm_scale).astype(q_smem.dtype)
         plgpu.commit_smem()
@@ -133,7 +135,7 @@ def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_
         plgpu.barrier_wait(k_bars.at[wg])
         plgpu.barrier_wait(v_bars.at[wg])
 
-        def step_fn(qi, carry, *, g, masked):
+        def step_fn(qi, carry, *, g, mask_start, mask_end):
             dk, dv = carry
             slot = lax.rem(g * (hi - lo) + qi - lo, stages)
             shape = (bkv, bq)   # transposed tile: key rows, query columns
@@ -147,9 +149,9 @@ def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_
                 plgpu.barrier_wait(lse_bars.at[slot])
                 lse = mc.load_vector(lse_smems.at[slot], mc.WGMMA_COL)
                 s2 = plgpu.wgmma_accumulator_load(s_ref, wait_n=1) * scale2
-                if masked:
-                    s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0), mc.bcast(row_end, shape, 0),
-                                       qi * bq + mc.iota(shape, 1))
+                if mask_end:
+                    s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0) if mask_start else None,
+                                       mc.bcast(row_end, shape, 0), qi * bq + mc.iota(shape, 1))
                 p = bm.probs_from_lse(s2, lse, 1)
                 return p, dp_ref[...]
             p, dp = pl.run_scoped(p_and_dp, plgpu.ACC(shape, jnp.float32),
@@ -164,9 +166,14 @@ def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_
             return dk, dv
 
         def head_fn(g, carry):
-            carry = lax.fori_loop(lo, inner_lo, functools.partial(step_fn, g=g, masked=True), carry)
-            carry = lax.fori_loop(inner_lo, inner_hi, functools.partial(step_fn, g=g, masked=False), carry)
-            return lax.fori_loop(inner_hi, hi, functools.partial(step_fn, g=g, masked=True), carry)
+            # Head blocks: both compares; inner: none; tail: the end's (block_math.block_bounds).
+            step = functools.partial(step_fn, g=g)
+            carry = lax.fori_loop(lo, inner_lo, functools.partial(step, mask_start=True, mask_end=True),
+                                  carry)
+            carry = lax.fori_loop(inner_lo, inner_hi,
+                                  functools.partial(step, mask_start=False, mask_end=False), carry)
+            return lax.fori_loop(inner_hi, hi, functools.partial(step, mask_start=False, mask_end=True),
+                                 carry)
 
         dk, dv = lax.fori_loop(0, groups, head_fn, (dk, dv))
         k_smem[...] = (dk * sm_scale).astype(k_smem.dtype)

@@ -48,7 +48,7 @@ def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step,
     def _():
         plgpu.barrier_wait(k_bars.at[slot_of(lo)])
 
-    def step_fn(ki, carry, *, masked):
+    def step_fn(ki, carry, *, mask_start, mask_end):
         acc, m, l = carry
         slot = slot_of(ki)
 
@@ -60,10 +60,10 @@ def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step,
         plgpu.barrier_arrive(k_consumed.at[slot])
 
         s2 = s * scale2
-        if masked:
+        if mask_end:
             shape = (bq, bkv)
-            s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0), mc.bcast(row_end, shape, 0),
-                               ki * bkv + mc.iota(shape, 1))
+            s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0) if mask_start else None,
+                               mc.bcast(row_end, shape, 0), ki * bkv + mc.iota(shape, 1))
         p, m, l, alpha = bm.softmax_update(s2, m, l)
         acc = acc * mc.bcast(alpha, acc.shape, 0)
         p16 = p.astype(v_smems.dtype)
@@ -83,9 +83,13 @@ def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step,
         return acc, m, l
 
     carry = (acc, m, l)
-    carry = lax.fori_loop(lo, inner_lo, functools.partial(step_fn, masked=True), carry)
-    carry = lax.fori_loop(inner_lo, inner_hi, functools.partial(step_fn, masked=False), carry)
-    acc, m, l = lax.fori_loop(inner_hi, hi, functools.partial(step_fn, masked=True), carry)
+    carry = lax.fori_loop(lo, inner_lo, functools.partial(step_fn, mask_start=True, mask_end=True),
+                          carry)
+    carry = lax.fori_loop(inner_lo, inner_hi,
+                          functools.partial(step_fn, mask_start=False, mask_end=False), carry)
+    # Tail blocks need only the end compare (block_math.block_bounds).
+    acc, m, l = lax.fori_loop(inner_hi, hi, functools.partial(step_fn, mask_start=False,
+                                                              mask_end=True), carry)
     return bm.finalize(acc, m, l)
 
 
