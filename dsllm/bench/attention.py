@@ -55,9 +55,9 @@ VARIANT_BLOCKS = {
     "bkv64s3": Blocks(block_kv=64, stages=3),
     "dq128": Blocks(block_kv_dq=128),
     "maskall": Blocks(mask_all_blocks=True),   # diagnostic: what masking every block costs
-    # persistent forward (backward unchanged), in schedule.py's two work orders
-    "persist": Blocks(persistent_forward="heads"),
-    "persistglobal": Blocks(persistent_forward="global"),
+    # persistent forward and dK/dV kernels, in schedule.py's two work orders
+    "persist": Blocks(persistent="heads"),
+    "persistglobal": Blocks(persistent="global"),
 }
 
 # Correctness only (no timing): what the bench shapes leave out.

@@ -28,6 +28,7 @@ import jax.experimental.pallas.mosaic_gpu as plgpu
 from jax.ad_checkpoint import checkpoint_name
 
 from dsllm.kernels import mgpu_backward
+from dsllm.kernels import mgpu_dkv_persistent
 from dsllm.kernels import mgpu_forward
 from dsllm.kernels import mgpu_forward_persistent
 from dsllm.kernels import schedule
@@ -125,7 +126,7 @@ def _attention(q, k, v, plan, sm_scale, interpret):
     return out
 
 
-# Programs of the persistent forward in the interpreter: few, so that each runs several
+# Programs of the persistent kernels in the interpreter: few, so that each runs several
 # work items (what the tests must cover: prefetch across items, the ring running on).
 INTERPRET_PROGRAMS = 3
 
@@ -133,18 +134,20 @@ INTERPRET_PROGRAMS = 3
 def _forward(q, k, v, plan, sm_scale, interpret):
     kv_start, kv_end, _, _ = plan.ranges
     blocks = plan.blocks
-    if not blocks.persistent_forward:
+    if not blocks.persistent:
         return mgpu_forward.forward(q, k, v, kv_start, kv_end, plan.fwd_bounds, sm_scale=sm_scale,
                                     blocks=blocks, interpret=interpret)
-    table = schedule.tile_table(plan.fwd_bounds, COMPUTE_WGS, blocks.persistent_forward)
-    programs = INTERPRET_PROGRAMS if interpret else _num_sms()
+    table = schedule.tile_table(plan.fwd_bounds, COMPUTE_WGS, blocks.persistent)
     return mgpu_forward_persistent.forward(q, k, v, kv_start, kv_end, table, sm_scale=sm_scale,
-                                           blocks=blocks, max_programs=programs,
+                                           blocks=blocks, max_programs=_max_programs(interpret),
                                            interpret=interpret)
 
 
-def _num_sms():
-    """Streaming multiprocessors of the device (132 on H100/H200 SXM)."""
+def _max_programs(interpret):
+    """Programs of a persistent kernel: the device's streaming multiprocessors (132 on
+    H100/H200 SXM), or INTERPRET_PROGRAMS in the interpreter."""
+    if interpret:
+        return INTERPRET_PROGRAMS
     return int(getattr(jax.devices()[0], "core_count", None) or 132)
 
 
@@ -156,9 +159,20 @@ def _attention_fwd(q, k, v, plan, sm_scale, interpret):
 
 def _attention_bwd(sm_scale, interpret, residuals, do):
     q, k, v, plan, out, lse = residuals
-    dq, dk, dv = mgpu_backward.backward(q, k, v, out, lse, do, *plan.ranges, plan.dq_bounds,
-                                        plan.dkv_bounds, sm_scale=sm_scale, blocks=plan.blocks,
-                                        interpret=interpret)
+    blocks = plan.blocks
+    kv_start, kv_end, q_start, q_end = plan.ranges
+    delta = mgpu_backward.delta_of(out, do)
+    dq = mgpu_backward.dq(q, k, v, do, lse, delta, kv_start, kv_end, plan.dq_bounds,
+                          sm_scale=sm_scale, blocks=blocks, interpret=interpret)
+    if blocks.persistent:
+        table = schedule.tile_table(plan.dkv_bounds, COMPUTE_WGS, blocks.persistent)
+        dk, dv = mgpu_dkv_persistent.dkv(q, k, v, do, lse, delta, q_start, q_end, table,
+                                         sm_scale=sm_scale, blocks=blocks,
+                                         max_programs=_max_programs(interpret),
+                                         interpret=interpret)
+    else:
+        dk, dv = mgpu_backward.dkv(q, k, v, do, lse, delta, q_start, q_end, plan.dkv_bounds,
+                                   sm_scale=sm_scale, blocks=blocks, interpret=interpret)
     return dq, dk, dv, None
 
 

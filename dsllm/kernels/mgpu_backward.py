@@ -232,20 +232,19 @@ def _common_kwargs(interpret):
                 compiler_params=mc.compiler_params(), interpret=interpret)
 
 
-def backward(q, k, v, out, lse, do, kv_start, kv_end, q_start, q_end, dq_bounds, dkv_bounds, *,
-             sm_scale, blocks, interpret):
-    """Gradients (dq, dk, dv) of flash attention; shapes as in mgpu_forward.forward.
+def delta_of(out, do):
+    """delta = rowsum(dO * O), [B, H, S] float32 (sequence minor, for 1-D TMA)."""
+    return jnp.einsum("bshd,bshd->bhs", out.astype(jnp.float32), do.astype(jnp.float32))
 
-    dq_bounds, dkv_bounds: the kernels' block bounds (plan.AttentionPlan)."""
+
+def dq(q, k, v, do, lse, delta, kv_start, kv_end, bounds, *, sm_scale, blocks, interpret):
+    """dQ; shapes as in mgpu_forward.forward, bounds = plan.AttentionPlan.dq_bounds."""
     B, S, H, D = q.shape
-    K = k.shape[2]
-    groups = H // K
-    delta = jnp.einsum("bshd,bshd->bhs", out.astype(jnp.float32), do.astype(jnp.float32))
+    groups = H // k.shape[2]
     flag = bool(interpret)
-
     bq, bkv = blocks.block_q, blocks.block_kv_dq
     stages = min(blocks.stages, S // bkv)
-    dq = plgpu.kernel(
+    return plgpu.kernel(
         functools.partial(_dq_kernel, bq=bq, bkv=bkv, stages=stages, groups=groups,
                           sm_scale=sm_scale, interpret=flag),
         out_type=jax.ShapeDtypeStruct(q.shape, q.dtype),
@@ -264,11 +263,18 @@ def backward(q, k, v, out, lse, do, kv_start, kv_end, q_start, q_end, dq_bounds,
         grid=(H, S // (mc.COMPUTE_WGS * bq), B),
         grid_names=("heads", "q_tiles", "batch"),
         **_common_kwargs(interpret),
-    )(q, k, v, do, lse, delta, kv_start, kv_end, dq_bounds)
+    )(q, k, v, do, lse, delta, kv_start, kv_end, bounds)
 
+
+def dkv(q, k, v, do, lse, delta, q_start, q_end, bounds, *, sm_scale, blocks, interpret):
+    """(dK, dV), one program per key tile; bounds = plan.AttentionPlan.dkv_bounds."""
+    B, S, H, D = q.shape
+    K = k.shape[2]
+    groups = H // K
+    flag = bool(interpret)
     bq, bkv = blocks.block_q_dkv, blocks.block_kv_dkv
     stages = min(blocks.stages, S // bq)
-    dk, dv = plgpu.kernel(
+    return plgpu.kernel(
         functools.partial(_dkv_kernel, bq=bq, bkv=bkv, stages=stages, groups=groups,
                           sm_scale=sm_scale, interpret=flag),
         out_type=(jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)),
@@ -290,5 +296,4 @@ def backward(q, k, v, out, lse, do, kv_start, kv_end, q_start, q_end, dq_bounds,
         grid=(K, S // (mc.COMPUTE_WGS * bkv), B),
         grid_names=("kv_heads", "kv_tiles", "batch"),
         **_common_kwargs(interpret),
-    )(q, k, v, do, lse, delta, q_start, q_end, dkv_bounds)
-    return dq, dk, dv
+    )(q, k, v, do, lse, delta, q_start, q_end, bounds)

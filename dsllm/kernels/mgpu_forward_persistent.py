@@ -148,7 +148,7 @@ def _sync(schedule):
 
 def forward(q, k, v, kv_start, kv_end, table, *, sm_scale, blocks, max_programs, interpret):
     """As mgpu_forward.forward, with the tile table (schedule.tile_table of the forward's
-    block bounds, in the order blocks.persistent_forward) given; at most max_programs
+    block bounds, in the order blocks.persistent) given; at most max_programs
     programs (the number of SMs)."""
     B, S, H, D = q.shape
     K = k.shape[2]
@@ -157,7 +157,7 @@ def forward(q, k, v, kv_start, kv_end, table, *, sm_scale, blocks, max_programs,
     n_items = table.shape[0] * H
     programs = sched.num_programs(n_items, max_programs)
     kernel = functools.partial(_kernel, bq=bq, bkv=bkv, stages=stages, heads=H, groups=H // K,
-                               tiles=S // (W * bq), order=blocks.persistent_forward,
+                               tiles=S // (W * bq), order=blocks.persistent,
                                n_items=n_items, programs=programs, sm_scale=sm_scale,
                                interpret=bool(interpret))
     return plgpu.kernel(

@@ -6,7 +6,7 @@ items, so the per-item fixed costs (loading Q, the first K/V blocks, storing the
 output) overlap the previous item's compute instead of being paid by a fresh program.
 The hardware no longer balances programs (it did, by launching the next program on
 whichever SM finished first), and no longer orders them so that neighbours share
-K/V blocks in L2, so both are chosen here. Two orders (Blocks.persistent_forward):
+K/V blocks in L2, so both are chosen here. Two orders (Blocks.persistent):
 
 - "heads": items grouped by (batch row, query head), each group's tiles heaviest
   first (most key blocks to visit). ~132 / T groups run at once, every tile of a head

@@ -19,7 +19,7 @@ def test_forward_and_backward_lower_for_cuda(head_dim, persistent):
     q = jax.ShapeDtypeStruct((2, 384, 4, head_dim), jnp.bfloat16)
     kv = jax.ShapeDtypeStruct((2, 384, 1, head_dim), jnp.bfloat16)
     seg = jax.ShapeDtypeStruct((2, 384), jnp.int32)
-    blocks = Blocks(persistent_forward=persistent)
+    blocks = Blocks(persistent=persistent)
     loss = lambda q, k, v, s: flash_attention(q, k, v, s, causal=True, blocks=blocks,
                                               backend="mosaic_gpu", interpret=False).sum()
     grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))

@@ -1,13 +1,14 @@
-"""The persistent forward (mgpu_forward_persistent) and its work schedule (schedule.py).
+"""The persistent kernels (mgpu_forward_persistent, mgpu_dkv_persistent) and their work
+schedule (schedule.py).
 
-The persistent kernel runs the per-tile kernel's math (mgpu_forward.consume_tile) on
-each work item, so on every case its out and log-sum-exp must equal the per-tile
-kernel's bit for bit; the per-tile kernel is checked against the reference (with
-gradients) in test_flash_attention.py, and the backward only reads out and lse. Here:
-that equality over the same cases, the output against the reference directly, the
-gradients end to end on one case, and the schedule: every item exactly once, in
-either order, heaviest first within it. The interpreter runs 3 programs (flash_attention.INTERPRET_PROGRAMS),
-so programs run several items: the ring running on across items, the two Q slots
+The persistent kernels run the per-tile kernels' math (mgpu_forward.consume_tile,
+mgpu_backward.consume_key_tile) on each work item, so on every case their out, lse, dK
+and dV must equal the per-tile kernels' bit for bit; the per-tile kernels are checked
+against the reference (with gradients) in test_flash_attention.py. Here: that equality
+over the same cases, the output against the reference directly, the gradients end to
+end on one case, and the schedule: every item exactly once, in either order, heaviest
+first within it. The interpreter runs 3 programs (flash_attention.INTERPRET_PROGRAMS),
+so programs run several items: the rings running on across items, the two input slots
 and their release are exercised.
 """
 import jax.experimental.pallas.mosaic_gpu as plgpu
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 from dsllm.kernels import block_math as bm
-from dsllm.kernels import mgpu_forward, mgpu_forward_persistent
+from dsllm.kernels import mgpu_backward, mgpu_dkv_persistent, mgpu_forward, mgpu_forward_persistent
 from dsllm.kernels import schedule as sched
 from dsllm.kernels.flash_attention import INTERPRET_PROGRAMS, flash_attention
 from dsllm.kernels.plan import make_plan, padded_length
@@ -93,22 +94,28 @@ def test_snake_balances_the_programs(order, spread):
     assert max(loads) / np.mean(loads) <= spread + 1e-9, (max(loads), np.mean(loads))
 
 
-def _forwards(q, k, v, seg, causal, order):
-    blocks = Blocks(persistent_forward=order)
+def _both_ways(q, k, v, do, seg, causal, order):
+    """(out, lse, dk, dv) from the per-tile kernels and from the persistent ones (the dK/dV
+    kernels both fed the per-tile forward's out and lse)."""
+    blocks = Blocks(persistent=order)
     B, S = q.shape[:2]
     plan = make_plan(seg, B, S, causal=causal, blocks=blocks)
     Sp = padded_length(S, blocks)
-    kv_start, kv_end, _, _ = plan.ranges
-    q, k, v = (jnp.pad(x, ((0, 0), (0, Sp - S), (0, 0), (0, 0))) for x in (q, k, v))
-    interpret = plgpu.InterpretGPUParams()   # what flash_attention passes on CPU
-    per_tile = mgpu_forward.forward(q, k, v, kv_start, kv_end, plan.fwd_bounds,
-                                    sm_scale=q.shape[-1] ** -0.5, blocks=blocks,
-                                    interpret=interpret)
-    table = sched.tile_table(plan.fwd_bounds, COMPUTE_WGS, order)
-    persistent = mgpu_forward_persistent.forward(
-        q, k, v, kv_start, kv_end, table, sm_scale=q.shape[-1] ** -0.5, blocks=blocks,
-        max_programs=INTERPRET_PROGRAMS, interpret=interpret)
-    return per_tile, persistent
+    kv_start, kv_end, q_start, q_end = plan.ranges
+    q, k, v, do = (jnp.pad(x, ((0, 0), (0, Sp - S), (0, 0), (0, 0))) for x in (q, k, v, do))
+    do = do.astype(q.dtype)
+    kw = dict(sm_scale=q.shape[-1] ** -0.5, blocks=blocks,
+              interpret=plgpu.InterpretGPUParams())   # what flash_attention passes on CPU
+    out, lse = mgpu_forward.forward(q, k, v, kv_start, kv_end, plan.fwd_bounds, **kw)
+    p_out, p_lse = mgpu_forward_persistent.forward(
+        q, k, v, kv_start, kv_end, sched.tile_table(plan.fwd_bounds, COMPUTE_WGS, order),
+        max_programs=INTERPRET_PROGRAMS, **kw)
+    delta = mgpu_backward.delta_of(out, do)
+    dk, dv = mgpu_backward.dkv(q, k, v, do, lse, delta, q_start, q_end, plan.dkv_bounds, **kw)
+    p_dk, p_dv = mgpu_dkv_persistent.dkv(
+        q, k, v, do, lse, delta, q_start, q_end,
+        sched.tile_table(plan.dkv_bounds, COMPUTE_WGS, order), max_programs=INTERPRET_PROGRAMS, **kw)
+    return (out, lse, dk, dv), (p_out, p_lse, p_dk, p_dv)
 
 
 # (name, order, seed, B, S, H, K, D, causal, segment lengths per row or None); the cases
@@ -125,25 +132,26 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_persistent_forward_equals_the_per_tile_forward(case):
+def test_persistent_kernels_equal_the_per_tile_kernels(case):
     _, order, seed, B, S, H, K, D, causal, lengths = case
-    q, k, v, _ = random_qkv(seed, B, S, H, K, D)
+    q, k, v, do = random_qkv(seed, B, S, H, K, D)
     if lengths == "random":
         seg = random_segments(np.random.default_rng(seed), B, S, max_docs=8)
     else:
         seg = None if lengths is None else segments_from_lengths(*lengths)
-    (out, lse), (p_out, p_lse) = _forwards(q, k, v, seg, causal, order)
-    np.testing.assert_array_equal(np.asarray(p_out, np.float32), np.asarray(out, np.float32))
-    np.testing.assert_array_equal(np.asarray(p_lse), np.asarray(lse))
+    per_tile, persistent = _both_ways(q, k, v, do, seg, causal, order)
+    for name, x, p in zip(("out", "lse", "dk", "dv"), per_tile, persistent):
+        np.testing.assert_array_equal(np.asarray(p, np.float32), np.asarray(x, np.float32),
+                                      err_msg=name)
     ref = reference_attention(q.astype(jnp.float32), k.astype(jnp.float32), v.astype(jnp.float32),
                               seg, causal=causal)
-    assert rel_err(p_out[:, :S], ref) < OUT_RTOL
+    assert rel_err(persistent[0][:, :S], ref) < OUT_RTOL
 
 
-def test_persistent_forward_gradients_through_flash_attention():
+def test_persistent_kernels_gradients_through_flash_attention():
     seg = segments_from_lengths([40, 5, 1, 30, 60, (0, 20)])
     q, k, v, do = random_qkv(6, 1, 156, 4, 2, 64)
-    persistent = Blocks(persistent_forward="heads")
+    persistent = Blocks(persistent="heads")
     attn = lambda q, k, v, s, causal: flash_attention(q, k, v, s, causal=causal, blocks=persistent,
                                                       backend="mosaic_gpu", interpret=True)
     compare_with_reference(attn, q, k, v, do, seg, causal=True)
