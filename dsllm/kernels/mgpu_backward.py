@@ -106,7 +106,7 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
 
 
 def consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, first_step, *,
-                     groups, stages, sm_scale, interpret):
+                     groups, stages, sm_scale, interpret, after_first_block=None):
     """A compute warpgroup's pass over one key tile: for each of the `groups` query heads of
     its key/value head, query blocks lo..hi-1 (Q, dO, lse, delta) from the ring.
 
@@ -114,6 +114,8 @@ def consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, first_ste
     lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars, consumed); block qi of
     head g uses ring step first_step + g * (hi - lo) + qi - lo. bounds = (lo, hi, inner_lo,
     inner_hi). The caller has waited for K and V. Returns (dk, dv), dk not yet scaled.
+    after_first_block runs once, after the first block's S^T and dP^T (there is always one:
+    every key is attended at least by its own row, so hi > lo).
     """
     q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars, consumed = ring
     lo, hi, inner_lo, inner_hi = bounds
@@ -144,6 +146,8 @@ def consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, first_ste
             return p, dp_ref[...]
         p, dp = pl.run_scoped(p_and_dp, plgpu.ACC(shape, jnp.float32),
                               plgpu.ACC(shape, jnp.float32))
+        if after_first_block is not None:
+            pl.when((g == 0) & (qi == lo))(after_first_block)
         plgpu.barrier_wait(delta_bars.at[slot])
         delta = mc.load_vector(delta_smems.at[slot], mc.WGMMA_COL)
         ds = bm.dlogits(p, dp, delta, 1)

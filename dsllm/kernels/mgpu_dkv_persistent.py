@@ -6,7 +6,8 @@ key/value head) items in one of schedule.py's orders, dealt in a snake.
 - The producer loads everything a compute warpgroup needs per item by TMA: its K and V
   rows, their query ranges (q_start, q_end) and the item's row of the tile table, into
   two slots, so item i+1's inputs land while item i runs. A slot is released once dK
-  and dV, which reuse its K and V buffers, have been read out of SMEM by the stores.
+  and dV, which reuse its K and V buffers, have been read out of SMEM by the stores,
+  checked after the next item's first matmuls (when it no longer stalls).
 - The ring of query blocks (Q, dO, lse, delta) runs on across items.
 On packed rows a key tile sees ~10 query blocks of 64 per head, so the per-item fixed
 cost (loading K/V, the first query blocks, storing dK/dV) weighs as in the forward.
@@ -49,6 +50,12 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
     def _compute():
         plgpu.set_max_registers(mc.COMPUTE_REGISTERS, action="increase")
 
+        def release_slot(step):
+            """Item `step`'s dK/dV, stored from its slot, have been read out of SMEM: the
+            producer may refill the slot."""
+            plgpu.wait_smem_to_gmem(0, wait_read_only=True)
+            plgpu.barrier_arrive(kv_consumed.at[lax.rem(step, KV_SLOTS)])
+
         def item_fn(step, ring_step):
             _, kv_head = item(step)
             kslot = lax.rem(step, KV_SLOTS)
@@ -65,9 +72,15 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
             k_smem, v_smem = k_smems.at[kslot, wg], v_smems.at[kslot, wg]
             plgpu.barrier_wait(k_bars.at[wslot])
             plgpu.barrier_wait(v_bars.at[wslot])
+
+            def release_previous():
+                # The previous item's stores had this item's first matmuls to read SMEM, so
+                # waiting for them here rarely stalls (right after issuing them it would).
+                pl.when(step > 0)(lambda: release_slot(step - 1))
             dk, dv = consume_key_tile(k_smem, v_smem, ring, row_start, row_end,
                                       (lo, hi, inner_lo, inner_hi), ring_step, groups=groups,
-                                      stages=stages, sm_scale=sm_scale, interpret=interpret)
+                                      stages=stages, sm_scale=sm_scale, interpret=interpret,
+                                      after_first_block=release_previous)
 
             rows = pl.ds((t * W + wg) * bkv, bkv)
             k_smem[...] = (dk * sm_scale).astype(k_smem.dtype)   # K, V no longer needed
@@ -75,12 +88,10 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
             plgpu.commit_smem()
             plgpu.copy_smem_to_gmem(k_smem, dk_ref.at[b, rows, kv_head])
             plgpu.copy_smem_to_gmem(v_smem, dv_ref.at[b, rows, kv_head])
-            # Once the stores have read SMEM, the slot may be refilled.
-            plgpu.wait_smem_to_gmem(0, wait_read_only=True)
-            plgpu.barrier_arrive(kv_consumed.at[kslot])
             return ring_step + groups * (hi - lo)
 
         lax.fori_loop(0, n_steps, item_fn, jnp.int32(0))
+        pl.when(n_steps > 0)(lambda: release_slot(n_steps - 1))
         plgpu.wait_smem_to_gmem(0)
 
     @pl.when(wg == W)

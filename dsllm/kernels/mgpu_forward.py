@@ -25,13 +25,15 @@ from dsllm.kernels.mgpu_pipeline import produce_kv_blocks
 
 
 def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step, *,
-                 bkv, stages, sm_scale, interpret):
+                 bkv, stages, sm_scale, interpret, after_first_block=None):
     """A compute warpgroup's pass over one query tile: K/V blocks lo..hi-1 from the ring.
 
     Shared by the per-tile and the persistent forward. ring = (k_smems, v_smems, k_bars,
     v_bars, k_consumed, v_consumed); block ki uses ring step first_step + ki - lo (the
     persistent kernel's ring runs on across tiles). bounds = (lo, hi, inner_lo, inner_hi).
     The caller has waited for Q. Returns (out, lse) of the chunk.
+    after_first_block runs once, after the first block's S = Q K^T (there is always one:
+    every row attends at least itself, so hi > lo).
     """
     k_smems, v_smems, k_bars, v_bars, k_consumed, v_consumed = ring
     lo, hi, inner_lo, inner_hi = bounds
@@ -58,6 +60,8 @@ def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step,
             return acc_ref[...]
         s = pl.run_scoped(qk, plgpu.ACC((bq, bkv), jnp.float32))
         plgpu.barrier_arrive(k_consumed.at[slot])
+        if after_first_block is not None:
+            pl.when(ki == lo)(after_first_block)
 
         s2 = s * scale2
         if mask_end:

@@ -9,7 +9,8 @@ items, in one of schedule.py's orders, dealt in a snake. What changes:
   rows' key ranges (kv_start, kv_end) and the item's row of the tile table (block
   bounds). These have two SMEM slots, so item i+1's inputs land while item i runs; a
   slot is released (q_consumed) once the output that reuses its Q buffer has been read
-  out of SMEM by the store.
+  out of SMEM by the store, which the consumers check after the next item's first
+  matmul (by then the store is done, so the check does not stall them).
 - The K/V ring runs on across items (ring step = blocks streamed so far), so the
   producer fetches the next item's first K/V blocks as soon as the current item's last
   blocks free their slots.
@@ -54,6 +55,12 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
         plgpu.set_max_registers(mc.COMPUTE_REGISTERS, action="increase")
         pl.when(wg == 1)(lambda: _sync(schedule))   # warpgroup 0 takes the tensor cores first
 
+        def release_slot(step):
+            """Item `step`'s outputs, stored from its slot, have been read out of SMEM: the
+            producer may refill the slot (and lse_smems may be rewritten)."""
+            plgpu.wait_smem_to_gmem(0, wait_read_only=True)
+            plgpu.barrier_arrive(q_consumed.at[lax.rem(step, Q_SLOTS)])
+
         def item_fn(step, ring_step):
             _, h = item(step)
             qslot = lax.rem(step, Q_SLOTS)
@@ -69,9 +76,15 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
             row_end = mc.load_vector(end_smems.at[qslot, wg], mc.WGMMA_ROW)
             q_smem = q_smems.at[qslot, wg]
             plgpu.barrier_wait(q_bars.at[wslot])
+
+            def release_previous():
+                # The previous item's stores had this item's first matmul to read SMEM, so
+                # waiting for them here rarely stalls (right after issuing them it would).
+                pl.when(step > 0)(lambda: release_slot(step - 1))
             out, lse = consume_tile(q_smem, ring, schedule, row_start, row_end,
                                     (lo, hi, inner_lo, inner_hi), ring_step,
-                                    bkv=bkv, stages=stages, sm_scale=sm_scale, interpret=interpret)
+                                    bkv=bkv, stages=stages, sm_scale=sm_scale, interpret=interpret,
+                                    after_first_block=release_previous)
 
             rows = pl.ds((t * W + wg) * bq, bq)
             q_smem[...] = out.astype(q_smem.dtype)   # Q is no longer needed: reuse its SMEM
@@ -79,13 +92,10 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
             plgpu.commit_smem()
             plgpu.copy_smem_to_gmem(q_smem, o_ref.at[b, rows, h])
             plgpu.copy_smem_to_gmem(lse_smems.at[wg], lse_ref.at[b, h, rows])
-            # Once the stores have read SMEM, the slot (and lse_smems) may be refilled;
-            # their writes to GMEM complete in the background.
-            plgpu.wait_smem_to_gmem(0, wait_read_only=True)
-            plgpu.barrier_arrive(q_consumed.at[qslot])
             return ring_step + hi - lo
 
         lax.fori_loop(0, n_steps, item_fn, jnp.int32(0))
+        pl.when(n_steps > 0)(lambda: release_slot(n_steps - 1))
         pl.when(wg == 0)(lambda: _sync(schedule))
         plgpu.wait_smem_to_gmem(0)
 
