@@ -55,6 +55,9 @@ VARIANT_BLOCKS = {
     "bkv64s3": Blocks(block_kv=64, stages=3),
     "dq128": Blocks(block_kv_dq=128),
     "maskall": Blocks(mask_all_blocks=True),   # diagnostic: what masking every block costs
+    # persistent forward and dK/dV kernels, in schedule.py's two work orders
+    "persist": Blocks(persistent="heads"),
+    "persistglobal": Blocks(persistent="global"),
 }
 
 # Correctness only (no timing): what the bench shapes leave out.
@@ -85,16 +88,18 @@ def allowed_pairs(segment_ids, batch, seq):
     return float(sum((l * (l + 1) // 2).sum() for l in lengths))
 
 
-def implementations(packed, variants=True):
-    """name -> f(q, k, v, segment_ids). Those that cannot mask documents are left out
-    for packed rows (cuDNN through jax has no segment ids)."""
-    impls = {}
+def implementations(packed, variants):
+    """name -> f(q, k, v, segment_ids): pallas, cuDNN and tokamax, or (variants=True) only
+    the pallas variants. Those that cannot mask documents are left out for packed rows
+    (cuDNN through jax has no segment ids)."""
     wanted = IMPLS.value.split(",")
+    if variants:
+        return {f"pallas_{name}": lambda q, k, v, seg, b=VARIANT_BLOCKS[name]: flash_attention(
+                    q, k, v, seg, causal=True, blocks=b)
+                for name in filter(None, VARIANTS.value.split(",")) if "pallas" in wanted}
+    impls = {}
     if "pallas" in wanted:
         impls["pallas"] = lambda q, k, v, seg: flash_attention(q, k, v, seg, causal=True)
-        for name in filter(None, VARIANTS.value.split(",") if variants else []):
-            impls[f"pallas_{name}"] = lambda q, k, v, seg, b=VARIANT_BLOCKS[name]: flash_attention(
-                q, k, v, seg, causal=True, blocks=b)
     if "cudnn" in wanted and not packed:
         impls["cudnn"] = lambda q, k, v, seg: jax.nn.dot_product_attention(
             q, k, v, is_causal=True, implementation="cudnn")
@@ -191,7 +196,7 @@ def run_extra_checks(results):
             print(f"check {name}: ERROR\n{results[f'check.{name}.error']}", flush=True)
 
 
-def run_shape(name, results):
+def run_shape(name, results, save, variants):
     B, S, H, KVH, D, docs = (SMALL_SHAPES if SMALL.value else SHAPES)[name]
     keys = jax.random.split(jax.random.key(int(name)), 4)
     q = jax.random.normal(keys[0], (B, S, H, D), jnp.bfloat16)
@@ -201,8 +206,9 @@ def run_shape(name, results):
     seg = packed_segments(B, S, docs) if docs else None
     fwd_flops = 4 * D * H * allowed_pairs(seg, B, S)
     label = f"shape{name} B{B} S{S} H{H} KV{KVH} D{D}" + (f" packed~{docs}docs" if docs else "")
-    print(f"== {label}: {fwd_flops / 1e12:.2f} TFLOP forward", flush=True)
-    for impl, f in implementations(bool(docs), name in VARIANT_SHAPES.value.split(",")).items():
+    print(f"== {label}: {fwd_flops / 1e12:.2f} TFLOP forward" + (" (variants)" if variants else ""),
+          flush=True)
+    for impl, f in implementations(bool(docs), variants).items():
         key = f"shape{name}.{impl}"
         try:
             ok, errs = check(f, q, k, v, seg, do)
@@ -226,6 +232,7 @@ def run_shape(name, results):
         except Exception:
             results[key + ".error"] = traceback.format_exc()[-3000:]
             print(f"{key}: ERROR\n{results[key + '.error']}", flush=True)
+        save()
 
 
 def summary(results):
@@ -257,15 +264,19 @@ def main(argv):
     path = OUT_PATH.value or (os.path.join(os.environ["OUT"], "bench_attention.json")
                               if os.environ.get("OUT") else None)
 
-    def save():  # after every shape, so a run cut short keeps what it measured
+    def save():  # after every implementation, so a run cut short keeps what it measured
         if path:
             with open(path + ".tmp", "w") as f:
                 json.dump(results, f, indent=1)
             os.replace(path + ".tmp", path)
 
+    # Every shape's pallas, cuDNN and tokamax first, then the variants: a variant that fails
+    # or hangs (until the caller's timeout) then costs only the variants after it.
     for name in SHAPE_NAMES.value.split(","):
-        run_shape(name, results)
-        save()
+        run_shape(name, results, save, variants=False)
+    for name in VARIANT_SHAPES.value.split(","):
+        if VARIANTS.value and name in SHAPE_NAMES.value.split(","):
+            run_shape(name, results, save, variants=True)
     if EXTRA.value and "pallas" in IMPLS.value:
         run_extra_checks(results)
     summary(results)

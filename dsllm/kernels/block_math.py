@@ -74,6 +74,9 @@ def block_bounds(row_start, row_end, *, tile_rows, chunk_rows, block, mask_all=F
     whole tile must visit (shared by its chunks: they consume one stream) and
     [inner_lo, inner_hi) within it are the blocks where every (row, column) pair of
     the chunk is allowed, so the mask can be skipped.
+    The tail blocks [inner_hi, hi) need only the end compare (col < row_end): they start
+    at or after inner_lo, which is at or after every row's start (or, clipped to hi,
+    leaves no tail). The head blocks [lo, inner_lo) may need both compares.
     """
     B, S = row_start.shape
     n_tiles, n_chunks = S // tile_rows, S // chunk_rows
@@ -97,11 +100,13 @@ def range_mask(x, row_start, row_end, col_ids):
     """x [R, C] where row_start <= col < row_end, else MASK_VALUE.
 
     row_start/row_end are already broadcast to [R, C] (the kernels broadcast with
-    their own layouts); col_ids [R, C] are absolute column indices.
+    their own layouts); col_ids [R, C] are absolute column indices. row_start None
+    skips the start compare (the tail blocks of block_bounds need only the end's).
     """
     # Two selects rather than one on (a & b): the same function, and the simplest
     # form for the Mosaic GPU lowering.
-    x = jnp.where(col_ids >= row_start, x, MASK_VALUE)
+    if row_start is not None:
+        x = jnp.where(col_ids >= row_start, x, MASK_VALUE)
     return jnp.where(col_ids < row_end, x, MASK_VALUE)
 
 

@@ -25,19 +25,32 @@ import functools
 import jax
 import jax.numpy as jnp
 import jax.experimental.pallas.mosaic_gpu as plgpu
+from jax.ad_checkpoint import checkpoint_name
 
-from dsllm.kernels import block_math as bm
 from dsllm.kernels import mgpu_backward
+from dsllm.kernels import mgpu_dkv_persistent
 from dsllm.kernels import mgpu_forward
-from dsllm.kernels.mgpu_common import Blocks
+from dsllm.kernels import mgpu_forward_persistent
+from dsllm.kernels import schedule
+from dsllm.kernels.mgpu_common import COMPUTE_WGS, Blocks
+from dsllm.kernels.plan import make_plan, padded_length
 
 SUPPORTED_HEAD_DIMS = (64, 128)
 SUPPORTED_DTYPES = (jnp.bfloat16, jnp.float16)
+# The name (jax.ad_checkpoint.checkpoint_name) of the forward kernel's out and lse as
+# saved for the backward. A remat policy must save these names to keep the forward
+# kernel out of the backward pass: the policy never sees the kernel primitive itself,
+# which plgpu.kernel wraps in a custom_vmap_call (jax 0.11.2).
+RESIDUALS_NAME = "flash_attention_residuals"
 
 
 def flash_attention(q, k, v, segment_ids=None, *, causal=True, sm_scale=None,
-                    backend=None, blocks=None, interpret=None):
-    """Attention over [B, S, H, D] queries and [B, S, K, D] keys/values. See module doc."""
+                    backend=None, blocks=None, interpret=None, plan=None):
+    """Attention over [B, S, H, D] queries and [B, S, K, D] keys/values. See module doc.
+
+    plan: plan.make_plan(segment_ids, B, S, causal=causal, blocks=blocks) computed by the
+    caller once for many calls with the same segment ids (a model's layers); the Mosaic
+    GPU kernels then skip deriving it (the splash backend ignores it)."""
     _check_inputs(q, k, v, segment_ids)
     D = q.shape[-1]
     sm_scale = float(D ** -0.5 if sm_scale is None else sm_scale)
@@ -56,8 +69,16 @@ def flash_attention(q, k, v, segment_ids=None, *, causal=True, sm_scale=None,
         interpret = plgpu.InterpretGPUParams()
     if not interpret:
         _check_hopper()
-    return _mosaic_gpu_attention(q, k, v, segment_ids, causal=causal, sm_scale=sm_scale,
-                                 blocks=blocks or Blocks(), interpret=interpret or None)
+    blocks = blocks or Blocks()
+    B, S = q.shape[:2]
+    if plan is None:
+        plan = make_plan(segment_ids, B, S, causal=causal, blocks=blocks)
+    elif (plan.seq_len, plan.causal, plan.blocks) != (S, causal, blocks) or \
+            plan.ranges[0].shape[0] != B:
+        raise ValueError(f"the plan was made for batch {plan.ranges[0].shape[0]}, seq_len "
+                         f"{plan.seq_len}, causal={plan.causal}, {plan.blocks}; this call has "
+                         f"batch {B}, seq_len {S}, causal={causal}, {blocks}")
+    return _mosaic_gpu_attention(q, k, v, plan, sm_scale=sm_scale, interpret=interpret or None)
 
 
 def _check_inputs(q, k, v, segment_ids):
@@ -90,50 +111,68 @@ def _check_hopper():
                          f"'cudnn' or 'xla' here.")
 
 
-def padded_ranges(segment_ids, batch, seq_len, padded_len, *, causal):
-    """block_math.row_ranges for seq_len real rows, extended to padded_len rows.
-
-    Each padded row attends only itself (and is attended only by itself)."""
-    ranges = bm.row_ranges(segment_ids, batch, seq_len, causal=causal)
-    pad = padded_len - seq_len
-    if not pad:
-        return ranges
-    tail = jnp.broadcast_to(jnp.arange(seq_len, padded_len, dtype=jnp.int32), (batch, pad))
-    starts_ends = (tail, tail + 1, tail, tail + 1)
-    return tuple(jnp.concatenate([r, t], axis=1) for r, t in zip(ranges, starts_ends))
-
-
-def _mosaic_gpu_attention(q, k, v, segment_ids, *, causal, sm_scale, blocks, interpret):
-    B, S = q.shape[:2]
-    Sp = -(-S // blocks.seq_multiple) * blocks.seq_multiple
-    ranges = padded_ranges(segment_ids, B, S, Sp, causal=causal)
+def _mosaic_gpu_attention(q, k, v, plan, *, sm_scale, interpret):
+    S = q.shape[1]
+    Sp = padded_length(S, plan.blocks)
     if Sp != S:
         q, k, v = (jnp.pad(x, ((0, 0), (0, Sp - S), (0, 0), (0, 0))) for x in (q, k, v))
-    out = _attention(q, k, v, ranges, sm_scale, blocks, interpret)
+    out = _attention(q, k, v, plan, sm_scale, interpret)
     return out[:, :S]
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6))
-def _attention(q, k, v, ranges, sm_scale, blocks, interpret):
-    out, _ = _forward(q, k, v, ranges, sm_scale, blocks, interpret)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def _attention(q, k, v, plan, sm_scale, interpret):
+    out, _ = _forward(q, k, v, plan, sm_scale, interpret)
     return out
 
 
-def _forward(q, k, v, ranges, sm_scale, blocks, interpret):
-    kv_start, kv_end, _, _ = ranges
-    return mgpu_forward.forward(q, k, v, kv_start, kv_end, sm_scale=sm_scale, blocks=blocks,
-                                interpret=interpret)
+# Programs of the persistent kernels in the interpreter: few, so that each runs several
+# work items (what the tests must cover: prefetch across items, the ring running on).
+INTERPRET_PROGRAMS = 3
 
 
-def _attention_fwd(q, k, v, ranges, sm_scale, blocks, interpret):
-    out, lse = _forward(q, k, v, ranges, sm_scale, blocks, interpret)
-    return out, (q, k, v, ranges, out, lse)
+def _forward(q, k, v, plan, sm_scale, interpret):
+    kv_start, kv_end, _, _ = plan.ranges
+    blocks = plan.blocks
+    if not blocks.persistent:
+        return mgpu_forward.forward(q, k, v, kv_start, kv_end, plan.fwd_bounds, sm_scale=sm_scale,
+                                    blocks=blocks, interpret=interpret)
+    table = schedule.tile_table(plan.fwd_bounds, COMPUTE_WGS, blocks.persistent)
+    return mgpu_forward_persistent.forward(q, k, v, kv_start, kv_end, table, sm_scale=sm_scale,
+                                           blocks=blocks, max_programs=_max_programs(interpret),
+                                           interpret=interpret)
 
 
-def _attention_bwd(sm_scale, blocks, interpret, residuals, do):
-    q, k, v, ranges, out, lse = residuals
-    dq, dk, dv = mgpu_backward.backward(q, k, v, out, lse, do, *ranges, sm_scale=sm_scale,
-                                        blocks=blocks, interpret=interpret)
+def _max_programs(interpret):
+    """Programs of a persistent kernel: the device's streaming multiprocessors (132 on
+    H100/H200 SXM), or INTERPRET_PROGRAMS in the interpreter."""
+    if interpret:
+        return INTERPRET_PROGRAMS
+    return int(getattr(jax.devices()[0], "core_count", None) or 132)
+
+
+def _attention_fwd(q, k, v, plan, sm_scale, interpret):
+    out, lse = _forward(q, k, v, plan, sm_scale, interpret)
+    out, lse = (checkpoint_name(x, RESIDUALS_NAME) for x in (out, lse))
+    return out, (q, k, v, plan, out, lse)
+
+
+def _attention_bwd(sm_scale, interpret, residuals, do):
+    q, k, v, plan, out, lse = residuals
+    blocks = plan.blocks
+    kv_start, kv_end, q_start, q_end = plan.ranges
+    delta = mgpu_backward.delta_of(out, do)
+    dq = mgpu_backward.dq(q, k, v, do, lse, delta, kv_start, kv_end, plan.dq_bounds,
+                          sm_scale=sm_scale, blocks=blocks, interpret=interpret)
+    if blocks.persistent:
+        table = schedule.tile_table(plan.dkv_bounds, COMPUTE_WGS, blocks.persistent)
+        dk, dv = mgpu_dkv_persistent.dkv(q, k, v, do, lse, delta, q_start, q_end, table,
+                                         sm_scale=sm_scale, blocks=blocks,
+                                         max_programs=_max_programs(interpret),
+                                         interpret=interpret)
+    else:
+        dk, dv = mgpu_backward.dkv(q, k, v, do, lse, delta, q_start, q_end, plan.dkv_bounds,
+                                   sm_scale=sm_scale, blocks=blocks, interpret=interpret)
     return dq, dk, dv, None
 
 

@@ -59,7 +59,7 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
         plgpu.barrier_wait(q_bars.at[wg])
         plgpu.barrier_wait(do_bars.at[wg])
 
-        def step_fn(ki, dq, *, masked):
+        def step_fn(ki, dq, *, mask_start, mask_end):
             slot = lax.rem(ki - lo, stages)
             shape = (bq, bkv)
 
@@ -70,9 +70,9 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
                 plgpu.barrier_wait(v_bars.at[slot])
                 plgpu.wgmma(dp_ref, do_smem, v_smems.at[slot].T)
                 s2 = plgpu.wgmma_accumulator_load(s_ref, wait_n=1) * scale2
-                if masked:
-                    s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0), mc.bcast(row_end, shape, 0),
-                                       ki * bkv + mc.iota(shape, 1))
+                if mask_end:
+                    s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0) if mask_start else None,
+                                       mc.bcast(row_end, shape, 0), ki * bkv + mc.iota(shape, 1))
                 p = bm.probs_from_lse(s2, lse, 0)
                 return p, dp_ref[...]
             p, dp = pl.run_scoped(s_and_dp, plgpu.ACC(shape, jnp.float32),
@@ -84,9 +84,11 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
             plgpu.barrier_arrive(k_consumed.at[slot])
             return dq
 
-        dq = lax.fori_loop(lo, inner_lo, functools.partial(step_fn, masked=True), dq)
-        dq = lax.fori_loop(inner_lo, inner_hi, functools.partial(step_fn, masked=False), dq)
-        dq = lax.fori_loop(inner_hi, hi, functools.partial(step_fn, masked=True), dq)
+        # Head blocks: both compares; inner: none; tail: the end's (block_math.block_bounds).
+        dq = lax.fori_loop(lo, inner_lo, functools.partial(step_fn, mask_start=True, mask_end=True), dq)
+        dq = lax.fori_loop(inner_lo, inner_hi,
+                           functools.partial(step_fn, mask_start=False, mask_end=False), dq)
+        dq = lax.fori_loop(inner_hi, hi, functools.partial(step_fn, mask_start=False, mask_end=True), dq)
 
         q_smem[...] = (dq * sm_scale).astype(q_smem.dtype)
         plgpu.commit_smem()
@@ -103,17 +105,92 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
                           b=b, kv_head=kv_head, lo=lo, hi=hi, bkv=bkv, stages=stages)
 
 
+def consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, first_step, *,
+                     groups, stages, sm_scale, interpret, after_first_block=None):
+    """A compute warpgroup's pass over one key tile: for each of the `groups` query heads of
+    its key/value head, query blocks lo..hi-1 (Q, dO, lse, delta) from the ring.
+
+    Shared by the per-tile and the persistent dK/dV kernels. ring = (q_smems, do_smems,
+    lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars, consumed); block qi of
+    head g uses ring step first_step + g * (hi - lo) + qi - lo. bounds = (lo, hi, inner_lo,
+    inner_hi). The caller has waited for K and V. Returns (dk, dv), dk not yet scaled.
+    after_first_block runs once, after the first block's S^T and dP^T (there is always one:
+    every key is attended at least by its own row, so hi > lo).
+    """
+    q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars, consumed = ring
+    lo, hi, inner_lo, inner_hi = bounds
+    bkv, D = k_smem.shape
+    bq = q_smems.shape[1]
+    scale2 = sm_scale * bm.LOG2E
+    dk = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
+    dv = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
+
+    def step_fn(qi, carry, *, g, mask_start, mask_end):
+        dk, dv = carry
+        slot = lax.rem(first_step + g * (hi - lo) + qi - lo, stages)
+        shape = (bkv, bq)   # transposed tile: key rows, query columns
+
+        def p_and_dp(s_ref, dp_ref):
+            # Issue S^T = K Q^T and dP^T = V dO^T together; P^T from S^T overlaps dP^T.
+            plgpu.barrier_wait(q_bars.at[slot])
+            plgpu.wgmma(s_ref, k_smem, q_smems.at[slot].T)
+            plgpu.barrier_wait(do_bars.at[slot])
+            plgpu.wgmma(dp_ref, v_smem, do_smems.at[slot].T)
+            plgpu.barrier_wait(lse_bars.at[slot])
+            lse = mc.load_vector(lse_smems.at[slot], mc.WGMMA_COL)
+            s2 = plgpu.wgmma_accumulator_load(s_ref, wait_n=1) * scale2
+            if mask_end:
+                s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0) if mask_start else None,
+                                   mc.bcast(row_end, shape, 0), qi * bq + mc.iota(shape, 1))
+            p = bm.probs_from_lse(s2, lse, 1)
+            return p, dp_ref[...]
+        p, dp = pl.run_scoped(p_and_dp, plgpu.ACC(shape, jnp.float32),
+                              plgpu.ACC(shape, jnp.float32))
+        if after_first_block is not None:
+            pl.when((g == 0) & (qi == lo))(after_first_block)
+        plgpu.barrier_wait(delta_bars.at[slot])
+        delta = mc.load_vector(delta_smems.at[slot], mc.WGMMA_COL)
+        ds = bm.dlogits(p, dp, delta, 1)
+        dv, dk = mc.mma_accumulate_pair(dv, p.astype(do_smems.dtype), do_smems.at[slot],
+                                        dk, ds.astype(q_smems.dtype), q_smems.at[slot],
+                                        interpret=interpret)
+        plgpu.barrier_arrive(consumed.at[slot])
+        return dk, dv
+
+    def head_fn(g, carry):
+        # Head blocks: both compares; inner: none; tail: the end's (block_math.block_bounds).
+        step = functools.partial(step_fn, g=g)
+        carry = lax.fori_loop(lo, inner_lo, functools.partial(step, mask_start=True, mask_end=True),
+                              carry)
+        carry = lax.fori_loop(inner_lo, inner_hi,
+                              functools.partial(step, mask_start=False, mask_end=False), carry)
+        return lax.fori_loop(inner_hi, hi, functools.partial(step, mask_start=False, mask_end=True),
+                             carry)
+
+    return lax.fori_loop(0, groups, head_fn, (dk, dv))
+
+
+def issue_query_block(q_ref, do_ref, lse_ref, delta_ref, ring, *, b, hq, qi, slot, bq):
+    """The producer's copies of query block qi of query head hq into ring slot `slot`."""
+    q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars, _ = ring
+    cols = pl.ds(qi * bq, bq)
+    plgpu.copy_gmem_to_smem(q_ref.at[b, cols, hq], q_smems.at[slot], q_bars.at[slot])
+    plgpu.copy_gmem_to_smem(lse_ref.at[b, hq, cols], lse_smems.at[slot], lse_bars.at[slot])
+    plgpu.copy_gmem_to_smem(do_ref.at[b, cols, hq], do_smems.at[slot], do_bars.at[slot])
+    plgpu.copy_gmem_to_smem(delta_ref.at[b, hq, cols], delta_smems.at[slot], delta_bars.at[slot])
+
+
 def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_ref,
                 bounds_ref, dk_ref, dv_ref,
                 k_smems, v_smems, q_smems, do_smems, lse_smems, delta_smems,
                 k_bars, v_bars, q_bars, do_bars, lse_bars, delta_bars, consumed,
                 *, bq, bkv, stages, groups, sm_scale, interpret):
-    D = q_ref.shape[-1]
     b = lax.axis_index("batch")
     kv_head = lax.axis_index("kv_heads")
     t = lax.axis_index("kv_tiles")
     wg = lax.axis_index("wg")
-    scale2 = sm_scale * bm.LOG2E
+    ring = (q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars,
+            consumed)
 
     @pl.when(wg < mc.COMPUTE_WGS)
     def _compute():
@@ -124,51 +201,14 @@ def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_
         plgpu.copy_gmem_to_smem(k_ref.at[b, rows, kv_head], k_smem, k_bars.at[wg])
         plgpu.copy_gmem_to_smem(v_ref.at[b, rows, kv_head], v_smem, v_bars.at[wg])
 
-        lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
-        inner_lo, inner_hi = bounds_ref[b, chunk, 2], bounds_ref[b, chunk, 3]
+        bounds = tuple(bounds_ref[b, chunk, i] for i in range(4))
         row_start = mc.load_vector(q_start_ref.at[b, rows], mc.WGMMA_ROW)
         row_end = mc.load_vector(q_end_ref.at[b, rows], mc.WGMMA_ROW)
-        dk = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
-        dv = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
         plgpu.barrier_wait(k_bars.at[wg])
         plgpu.barrier_wait(v_bars.at[wg])
-
-        def step_fn(qi, carry, *, g, masked):
-            dk, dv = carry
-            slot = lax.rem(g * (hi - lo) + qi - lo, stages)
-            shape = (bkv, bq)   # transposed tile: key rows, query columns
-
-            def p_and_dp(s_ref, dp_ref):
-                # Issue S^T = K Q^T and dP^T = V dO^T together; P^T from S^T overlaps dP^T.
-                plgpu.barrier_wait(q_bars.at[slot])
-                plgpu.wgmma(s_ref, k_smem, q_smems.at[slot].T)
-                plgpu.barrier_wait(do_bars.at[slot])
-                plgpu.wgmma(dp_ref, v_smem, do_smems.at[slot].T)
-                plgpu.barrier_wait(lse_bars.at[slot])
-                lse = mc.load_vector(lse_smems.at[slot], mc.WGMMA_COL)
-                s2 = plgpu.wgmma_accumulator_load(s_ref, wait_n=1) * scale2
-                if masked:
-                    s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0), mc.bcast(row_end, shape, 0),
-                                       qi * bq + mc.iota(shape, 1))
-                p = bm.probs_from_lse(s2, lse, 1)
-                return p, dp_ref[...]
-            p, dp = pl.run_scoped(p_and_dp, plgpu.ACC(shape, jnp.float32),
-                                  plgpu.ACC(shape, jnp.float32))
-            plgpu.barrier_wait(delta_bars.at[slot])
-            delta = mc.load_vector(delta_smems.at[slot], mc.WGMMA_COL)
-            ds = bm.dlogits(p, dp, delta, 1)
-            dv, dk = mc.mma_accumulate_pair(dv, p.astype(do_smems.dtype), do_smems.at[slot],
-                                            dk, ds.astype(q_smems.dtype), q_smems.at[slot],
-                                            interpret=interpret)
-            plgpu.barrier_arrive(consumed.at[slot])
-            return dk, dv
-
-        def head_fn(g, carry):
-            carry = lax.fori_loop(lo, inner_lo, functools.partial(step_fn, g=g, masked=True), carry)
-            carry = lax.fori_loop(inner_lo, inner_hi, functools.partial(step_fn, g=g, masked=False), carry)
-            return lax.fori_loop(inner_hi, hi, functools.partial(step_fn, g=g, masked=True), carry)
-
-        dk, dv = lax.fori_loop(0, groups, head_fn, (dk, dv))
+        dk, dv = consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, 0,
+                                  groups=groups, stages=stages, sm_scale=sm_scale,
+                                  interpret=interpret)
         k_smem[...] = (dk * sm_scale).astype(k_smem.dtype)
         v_smem[...] = dv.astype(v_smem.dtype)
         plgpu.commit_smem()
@@ -184,14 +224,9 @@ def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_
         n_q = hi - lo
 
         def issue(step, slot):
-            qi = lo + lax.rem(step, n_q)
-            hq = kv_head * groups + lax.div(step, n_q)
-            cols = pl.ds(qi * bq, bq)
-            plgpu.copy_gmem_to_smem(q_ref.at[b, cols, hq], q_smems.at[slot], q_bars.at[slot])
-            plgpu.copy_gmem_to_smem(lse_ref.at[b, hq, cols], lse_smems.at[slot], lse_bars.at[slot])
-            plgpu.copy_gmem_to_smem(do_ref.at[b, cols, hq], do_smems.at[slot], do_bars.at[slot])
-            plgpu.copy_gmem_to_smem(delta_ref.at[b, hq, cols], delta_smems.at[slot],
-                                    delta_bars.at[slot])
+            issue_query_block(q_ref, do_ref, lse_ref, delta_ref, ring, b=b,
+                              hq=kv_head * groups + lax.div(step, n_q),
+                              qi=lo + lax.rem(step, n_q), slot=slot, bq=bq)
 
         produce(groups * n_q, [(consumed, issue)], stages)
 
@@ -201,20 +236,19 @@ def _common_kwargs(interpret):
                 compiler_params=mc.compiler_params(), interpret=interpret)
 
 
-def backward(q, k, v, out, lse, do, kv_start, kv_end, q_start, q_end, *,
-             sm_scale, blocks, interpret):
-    """Gradients (dq, dk, dv) of flash attention; shapes as in mgpu_forward.forward."""
-    B, S, H, D = q.shape
-    K = k.shape[2]
-    groups = H // K
-    delta = jnp.einsum("bshd,bshd->bhs", out.astype(jnp.float32), do.astype(jnp.float32))
-    flag = bool(interpret)
+def delta_of(out, do):
+    """delta = rowsum(dO * O), [B, H, S] float32 (sequence minor, for 1-D TMA)."""
+    return jnp.einsum("bshd,bshd->bhs", out.astype(jnp.float32), do.astype(jnp.float32))
 
+
+def dq(q, k, v, do, lse, delta, kv_start, kv_end, bounds, *, sm_scale, blocks, interpret):
+    """dQ; shapes as in mgpu_forward.forward, bounds = plan.AttentionPlan.dq_bounds."""
+    B, S, H, D = q.shape
+    groups = H // k.shape[2]
+    flag = bool(interpret)
     bq, bkv = blocks.block_q, blocks.block_kv_dq
     stages = min(blocks.stages, S // bkv)
-    bounds = bm.block_bounds(kv_start, kv_end, tile_rows=mc.COMPUTE_WGS * bq, chunk_rows=bq,
-                             block=bkv, mask_all=blocks.mask_all_blocks)
-    dq = plgpu.kernel(
+    return plgpu.kernel(
         functools.partial(_dq_kernel, bq=bq, bkv=bkv, stages=stages, groups=groups,
                           sm_scale=sm_scale, interpret=flag),
         out_type=jax.ShapeDtypeStruct(q.shape, q.dtype),
@@ -235,11 +269,16 @@ def backward(q, k, v, out, lse, do, kv_start, kv_end, q_start, q_end, *,
         **_common_kwargs(interpret),
     )(q, k, v, do, lse, delta, kv_start, kv_end, bounds)
 
+
+def dkv(q, k, v, do, lse, delta, q_start, q_end, bounds, *, sm_scale, blocks, interpret):
+    """(dK, dV), one program per key tile; bounds = plan.AttentionPlan.dkv_bounds."""
+    B, S, H, D = q.shape
+    K = k.shape[2]
+    groups = H // K
+    flag = bool(interpret)
     bq, bkv = blocks.block_q_dkv, blocks.block_kv_dkv
     stages = min(blocks.stages, S // bq)
-    bounds = bm.block_bounds(q_start, q_end, tile_rows=mc.COMPUTE_WGS * bkv, chunk_rows=bkv,
-                             block=bq, mask_all=blocks.mask_all_blocks)
-    dk, dv = plgpu.kernel(
+    return plgpu.kernel(
         functools.partial(_dkv_kernel, bq=bq, bkv=bkv, stages=stages, groups=groups,
                           sm_scale=sm_scale, interpret=flag),
         out_type=(jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)),
@@ -262,4 +301,3 @@ def backward(q, k, v, out, lse, do, kv_start, kv_end, q_start, q_end, *,
         grid_names=("kv_heads", "kv_tiles", "batch"),
         **_common_kwargs(interpret),
     )(q, k, v, do, lse, delta, q_start, q_end, bounds)
-    return dq, dk, dv

@@ -6,7 +6,7 @@ a `stages`-deep SMEM ring (the GQA key/value head is q_head // G, never repeated
 The two compute warpgroups ping-pong on a schedule barrier so that one's softmax
 overlaps the other's matmuls. The stream covers only blocks [lo, hi) that hold an
 allowed key for some row of the tile (causal and document bounds from
-block_math.block_bounds); the mask is applied only outside [inner_lo, inner_hi).
+block_math.block_bounds, precomputed in plan.py); the mask is applied only outside [inner_lo, inner_hi).
 
 Outputs: out [B, S, H, D] and the base-2 log-sum-exp of the scaled logits,
 [B, H, S] float32 (sequence minor, so 1-D TMA copies it).
@@ -24,89 +24,113 @@ from dsllm.kernels import mgpu_common as mc
 from dsllm.kernels.mgpu_pipeline import produce_kv_blocks
 
 
+def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step, *,
+                 bkv, stages, sm_scale, interpret, after_first_block=None):
+    """A compute warpgroup's pass over one query tile: K/V blocks lo..hi-1 from the ring.
+
+    Shared by the per-tile and the persistent forward. ring = (k_smems, v_smems, k_bars,
+    v_bars, k_consumed, v_consumed); block ki uses ring step first_step + ki - lo (the
+    persistent kernel's ring runs on across tiles). bounds = (lo, hi, inner_lo, inner_hi).
+    The caller has waited for Q. Returns (out, lse) of the chunk.
+    after_first_block runs once, after the first block's S = Q K^T (there is always one:
+    every row attends at least itself, so hi > lo).
+    """
+    k_smems, v_smems, k_bars, v_bars, k_consumed, v_consumed = ring
+    lo, hi, inner_lo, inner_hi = bounds
+    bq, D = q_smem.shape
+    scale2 = sm_scale * bm.LOG2E
+    m = plgpu.layout_cast(jnp.full((bq,), -jnp.inf, jnp.float32), mc.WGMMA_ROW)
+    l = plgpu.layout_cast(jnp.zeros((bq,), jnp.float32), mc.WGMMA_ROW)
+    acc = plgpu.layout_cast(jnp.zeros((bq, D), jnp.float32), mc.WGMMA)
+
+    def slot_of(ki):
+        return lax.rem(first_step + ki - lo, stages)
+
+    @pl.when(hi > lo)
+    def _():
+        plgpu.barrier_wait(k_bars.at[slot_of(lo)])
+
+    def step_fn(ki, carry, *, mask_start, mask_end):
+        acc, m, l = carry
+        slot = slot_of(ki)
+
+        def qk(acc_ref):
+            plgpu.wgmma(acc_ref, q_smem, k_smems.at[slot].T)
+            _sync(schedule)   # let the other warpgroup's softmax run meanwhile
+            return acc_ref[...]
+        s = pl.run_scoped(qk, plgpu.ACC((bq, bkv), jnp.float32))
+        plgpu.barrier_arrive(k_consumed.at[slot])
+        if after_first_block is not None:
+            pl.when(ki == lo)(after_first_block)
+
+        s2 = s * scale2
+        if mask_end:
+            shape = (bq, bkv)
+            s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0) if mask_start else None,
+                               mc.bcast(row_end, shape, 0), ki * bkv + mc.iota(shape, 1))
+        p, m, l, alpha = bm.softmax_update(s2, m, l)
+        acc = acc * mc.bcast(alpha, acc.shape, 0)
+        p16 = p.astype(v_smems.dtype)
+        acc, m, l, p16 = lax.optimization_barrier((acc, m, l, p16))
+
+        plgpu.barrier_arrive(schedule)          # softmax done
+        plgpu.barrier_wait(v_bars.at[slot])
+        plgpu.barrier_wait(schedule)            # tensor cores are ours again
+
+        def wait_next_k():
+            @pl.when(ki + 1 < hi)
+            def _():
+                plgpu.barrier_wait(k_bars.at[slot_of(ki + 1)])
+        acc = mc.mma_accumulate(acc, p16, v_smems.at[slot], interpret=interpret,
+                                after_issue=wait_next_k)
+        plgpu.barrier_arrive(v_consumed.at[slot])
+        return acc, m, l
+
+    carry = (acc, m, l)
+    carry = lax.fori_loop(lo, inner_lo, functools.partial(step_fn, mask_start=True, mask_end=True),
+                          carry)
+    carry = lax.fori_loop(inner_lo, inner_hi,
+                          functools.partial(step_fn, mask_start=False, mask_end=False), carry)
+    # Tail blocks need only the end compare (block_math.block_bounds).
+    acc, m, l = lax.fori_loop(inner_hi, hi, functools.partial(step_fn, mask_start=False,
+                                                              mask_end=True), carry)
+    return bm.finalize(acc, m, l)
+
+
+def _sync(schedule):
+    plgpu.barrier_arrive(schedule)
+    plgpu.barrier_wait(schedule)
+
+
 def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, bounds_ref,
             o_ref, lse_ref,
             q_smems, k_smems, v_smems, lse_smems,
             q_bars, k_bars, v_bars, k_consumed, v_consumed, schedule,
             *, bq, bkv, stages, groups, sm_scale, interpret):
-    D = q_ref.shape[-1]
     b = lax.axis_index("batch")
     h = lax.axis_index("heads")
     # Causal: later query tiles have more work; run them first to shorten the tail.
     t = q_ref.shape[1] // (mc.COMPUTE_WGS * bq) - 1 - lax.axis_index("q_tiles")
     wg = lax.axis_index("wg")
-    scale2 = sm_scale * bm.LOG2E
-
-    def sync_schedule():
-        plgpu.barrier_arrive(schedule)
-        plgpu.barrier_wait(schedule)
 
     @pl.when(wg < mc.COMPUTE_WGS)
     def _compute():
         plgpu.set_max_registers(mc.COMPUTE_REGISTERS, action="increase")
         chunk = t * mc.COMPUTE_WGS + wg
-        q_base = chunk * bq
-        rows = pl.ds(q_base, bq)
+        rows = pl.ds(chunk * bq, bq)
         q_smem = q_smems.at[wg]
         plgpu.copy_gmem_to_smem(q_ref.at[b, rows, h], q_smem, q_bars.at[wg])
 
-        lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
-        inner_lo, inner_hi = bounds_ref[b, chunk, 2], bounds_ref[b, chunk, 3]
+        bounds = tuple(bounds_ref[b, chunk, i] for i in range(4))
         row_start = mc.load_vector(kv_start_ref.at[b, rows], mc.WGMMA_ROW)
         row_end = mc.load_vector(kv_end_ref.at[b, rows], mc.WGMMA_ROW)
-        m = plgpu.layout_cast(jnp.full((bq,), -jnp.inf, jnp.float32), mc.WGMMA_ROW)
-        l = plgpu.layout_cast(jnp.zeros((bq,), jnp.float32), mc.WGMMA_ROW)
-        acc = plgpu.layout_cast(jnp.zeros((bq, D), jnp.float32), mc.WGMMA)
         plgpu.barrier_wait(q_bars.at[wg])
+        pl.when(wg == 1)(lambda: _sync(schedule))
+        ring = (k_smems, v_smems, k_bars, v_bars, k_consumed, v_consumed)
+        out, lse = consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, 0,
+                                bkv=bkv, stages=stages, sm_scale=sm_scale, interpret=interpret)
+        pl.when(wg == 0)(lambda: _sync(schedule))
 
-        @pl.when(hi > lo)
-        def _():
-            plgpu.barrier_wait(k_bars.at[0])
-
-        pl.when(wg == 1)(sync_schedule)
-
-        def step_fn(ki, carry, *, masked):
-            acc, m, l = carry
-            step = ki - lo
-            slot = lax.rem(step, stages)
-
-            def qk(acc_ref):
-                plgpu.wgmma(acc_ref, q_smem, k_smems.at[slot].T)
-                sync_schedule()   # let the other warpgroup's softmax run meanwhile
-                return acc_ref[...]
-            s = pl.run_scoped(qk, plgpu.ACC((bq, bkv), jnp.float32))
-            plgpu.barrier_arrive(k_consumed.at[slot])
-
-            s2 = s * scale2
-            if masked:
-                shape = (bq, bkv)
-                s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0), mc.bcast(row_end, shape, 0),
-                                   ki * bkv + mc.iota(shape, 1))
-            p, m, l, alpha = bm.softmax_update(s2, m, l)
-            acc = acc * mc.bcast(alpha, acc.shape, 0)
-            p16 = p.astype(v_smems.dtype)
-            acc, m, l, p16 = lax.optimization_barrier((acc, m, l, p16))
-
-            plgpu.barrier_arrive(schedule)          # softmax done
-            plgpu.barrier_wait(v_bars.at[slot])
-            plgpu.barrier_wait(schedule)            # tensor cores are ours again
-
-            def wait_next_k():
-                @pl.when(ki + 1 < hi)
-                def _():
-                    plgpu.barrier_wait(k_bars.at[lax.rem(step + 1, stages)])
-            acc = mc.mma_accumulate(acc, p16, v_smems.at[slot], interpret=interpret,
-                                    after_issue=wait_next_k)
-            plgpu.barrier_arrive(v_consumed.at[slot])
-            return acc, m, l
-
-        carry = (acc, m, l)
-        carry = lax.fori_loop(lo, inner_lo, functools.partial(step_fn, masked=True), carry)
-        carry = lax.fori_loop(inner_lo, inner_hi, functools.partial(step_fn, masked=False), carry)
-        acc, m, l = lax.fori_loop(inner_hi, hi, functools.partial(step_fn, masked=True), carry)
-        pl.when(wg == 0)(sync_schedule)
-
-        out, lse = bm.finalize(acc, m, l)
         q_smem[...] = out.astype(q_smem.dtype)   # Q is no longer needed: reuse its SMEM
         lse_smems.at[wg][...] = lse
         plgpu.commit_smem()
@@ -124,14 +148,14 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, bounds_ref,
                           b=b, kv_head=kv_head, lo=lo, hi=hi, bkv=bkv, stages=stages)
 
 
-def forward(q, k, v, kv_start, kv_end, *, sm_scale, blocks, interpret):
-    """q [B,S,H,D], k/v [B,S,K,D] (S a multiple of blocks.seq_multiple) -> (out, lse [B,H,S])."""
+def forward(q, k, v, kv_start, kv_end, bounds, *, sm_scale, blocks, interpret):
+    """q [B,S,H,D], k/v [B,S,K,D] (S a multiple of blocks.seq_multiple) -> (out, lse [B,H,S]).
+
+    bounds: the forward's block bounds (plan.AttentionPlan.fwd_bounds)."""
     B, S, H, D = q.shape
     K = k.shape[2]
     bq, bkv, stages = blocks.block_q, blocks.block_kv, blocks.stages
     tile = mc.COMPUTE_WGS * bq
-    bounds = bm.block_bounds(kv_start, kv_end, tile_rows=tile, chunk_rows=bq, block=bkv,
-                             mask_all=blocks.mask_all_blocks)
     stages = min(stages, S // bkv)
     kernel = functools.partial(_kernel, bq=bq, bkv=bkv, stages=stages, groups=H // K,
                                sm_scale=sm_scale, interpret=bool(interpret))

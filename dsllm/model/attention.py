@@ -12,7 +12,6 @@ Implementations (config `model.attention`; "auto", the default, picks pallas on 
 
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -80,16 +79,31 @@ def check_segments(segment_ids, impl: str):
                          "(it would attend across documents). Use --config.model.attention=pallas (GPU) or xla.")
 
 
-def pallas_attention(q_BSHE, k_BSKE, v_BSKE, segment_ids_BS, *, causal=True):
+def attention_plan(segment_ids_BS, impl: str, *, causal: bool = True):
+    """What the `pallas` kernels derive from the segment ids (dsllm.kernels.plan), for the model to
+    compute once per step and pass to every layer; None for the other implementations and on TPU
+    (splash derives its own)."""
+    if impl != "pallas" or jax.default_backend() == "tpu":
+        return None
+    from dsllm.kernels.plan import make_plan
+
+    B, S = segment_ids_BS.shape
+    return make_plan(segment_ids_BS, B, S, causal=causal)
+
+
+def pallas_attention(q_BSHE, k_BSKE, v_BSKE, segment_ids_BS, *, causal=True, plan=None):
     """Our flash-attention kernels, run per device under shard_map when a mesh is active: a kernel
     call cannot be partitioned by XLA, so each device gets its rows (batch over data x fsdp) and its
-    heads (over tensor)."""
+    heads (over tensor). plan: attention_plan(segment_ids_BS, "pallas") or None; every array in it
+    has the batch first, so a device's rows of it go with its rows of the segment ids."""
     from dsllm.kernels.flash_attention import flash_attention
 
-    kernel = functools.partial(flash_attention, causal=causal)
+    def kernel(q, k, v, seg, plan=None):
+        return flash_attention(q, k, v, seg, causal=causal, plan=plan)
+
     mesh = jax.sharding.get_abstract_mesh()
     if mesh is None or mesh.empty or mesh.size == 1:
-        return kernel(q_BSHE, k_BSKE, v_BSKE, segment_ids_BS)
+        return kernel(q_BSHE, k_BSKE, v_BSKE, segment_ids_BS, plan)
     q_spec = logical_to_spec(("batch", "seq", "heads", "head_dim"), q_BSHE.shape, mesh)
     kv_spec = logical_to_spec(("batch", "seq", "kv_heads", "head_dim"), k_BSKE.shape, mesh)
     if kv_spec[2] is None and q_spec[2] is not None and k_BSKE.shape[2] > 1:
@@ -97,18 +111,22 @@ def pallas_attention(q_BSHE, k_BSKE, v_BSKE, segment_ids_BS, *, causal=True):
         # heads map onto its key/value heads by the same grouping (with one KV head, any do).
         q_spec = P(q_spec[0], None, None, None)
     seg_spec = P(q_spec[0], None)
-    sharded = jax.shard_map(kernel, mesh=mesh, in_specs=(q_spec, kv_spec, kv_spec, seg_spec), out_specs=q_spec,
-                            check_vma=False)
-    return sharded(q_BSHE, k_BSKE, v_BSKE, segment_ids_BS)
+    args = (q_BSHE, k_BSKE, v_BSKE, segment_ids_BS)
+    specs = (q_spec, kv_spec, kv_spec, seg_spec)
+    if plan is not None:
+        args += (plan,)
+        specs += (jax.tree.map(lambda x: P(q_spec[0], *(None,) * (x.ndim - 1)), plan),)
+    sharded = jax.shard_map(kernel, mesh=mesh, in_specs=specs, out_specs=q_spec, check_vma=False)
+    return sharded(*args)
 
 
-def attend(q, k, v, segment_ids, *, impl: str, causal: bool = True):
+def attend(q, k, v, segment_ids, *, impl: str, causal: bool = True, plan=None):
     if impl == "xla":
         return xla_attention(q, k, v, segment_ids, causal=causal)
     if impl == "cudnn":
         return cudnn_attention(q, k, v, segment_ids, causal=causal)
     if impl == "pallas":
-        return pallas_attention(q, k, v, segment_ids, causal=causal)
+        return pallas_attention(q, k, v, segment_ids, causal=causal, plan=plan)
     raise ValueError(f"unknown attention implementation {impl!r}; choose one of {IMPLEMENTATIONS}")
 
 
@@ -129,7 +147,8 @@ class Attention(nnx.Module):
         self.impl = resolve_attention(cfg.attention)
         self.dtype = dtype
 
-    def __call__(self, x_BSD, segment_ids_BS, positions_BS):
+    def __call__(self, x_BSD, segment_ids_BS, positions_BS, plan=None):
+        """plan: attention_plan(segment_ids_BS, self.impl), computed once for all layers, or None."""
         w = lambda p: p[...].astype(self.dtype)
         q = jnp.einsum("bsd,dhe->bshe", x_BSD, w(self.wq_DHE))
         k = jnp.einsum("bsd,dke->bske", x_BSD, w(self.wk_DKE))
@@ -140,6 +159,6 @@ class Attention(nnx.Module):
         q = constrain(q, ("batch", "seq", "heads", "head_dim"))
         k = constrain(k, ("batch", "seq", "kv_heads", "head_dim"))
         v = constrain(v, ("batch", "seq", "kv_heads", "head_dim"))
-        out = attend(q, k, v, segment_ids_BS, impl=self.impl)
+        out = attend(q, k, v, segment_ids_BS, impl=self.impl, plan=plan)
         out = checkpoint_name(out, "attn_out")
         return jnp.einsum("bshe,hed->bsd", out, w(self.wo_HED))

@@ -17,27 +17,23 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from dsllm.model.attention import Attention
+from dsllm.model.attention import Attention, attention_plan, resolve_attention
 from dsllm.model.mlp import SwiGLU
 from dsllm.model.norms import RMSNorm
 from dsllm.model.params import normal_param
 from dsllm.sharding import constrain
 
-# Forward primitives of the fused attention kernels (cuDNN through jax; our Pallas kernels, whose
-# Mosaic GPU calls bind `mpmd_map` in jax 0.11.2, `pallas_call` on TPU): saving their outputs keeps
-# the output and the log-sum-exp the backward pass needs.
-_ATTENTION_PRIMITIVES = ("dot_product_attention_fwd", "dot_product_attention_fwd_wrapper", "pallas_call",
-                         "mpmd_map")
+# Forward primitives of the fused attention kernels (cuDNN through jax; splash's `pallas_call` on
+# TPU): saving their outputs keeps the output and the log-sum-exp the backward pass needs. Our
+# Mosaic GPU kernels are not seen as a primitive by the policy (plgpu.kernel wraps its `mpmd_map` in
+# a `custom_vmap_call`), so their forward names its out and lse (flash_attention.RESIDUALS_NAME).
+_ATTENTION_PRIMITIVES = ("dot_product_attention_fwd", "dot_product_attention_fwd_wrapper", "pallas_call")
+_ATTENTION_RESIDUAL_NAMES = ("flash_attention_residuals",)   # dsllm.kernels.flash_attention.RESIDUALS_NAME
+_save_named_residuals = jax.checkpoint_policies.save_only_these_names(*_ATTENTION_RESIDUAL_NAMES)
 
 
-def _attention_kernel_saveable(prim, *_, **params) -> bool:
-    if prim.name in _ATTENTION_PRIMITIVES:
-        return True
-    # jax 0.11.2's `plgpu.kernel` binds `mpmd_map` inside a `custom_vmap_call`, and a remat policy
-    # only sees that outer primitive: without this the forward kernel ran again in the backward pass
-    if prim.name == "custom_vmap_call":
-        return any(e.primitive.name in _ATTENTION_PRIMITIVES for e in params["call"].jaxpr.eqns)
-    return False
+def _attention_kernel_saveable(prim, *avals, **params) -> bool:
+    return prim.name in _ATTENTION_PRIMITIVES or _save_named_residuals(prim, *avals, **params)
 
 
 REMAT_POLICIES = {
@@ -61,8 +57,8 @@ class Block(nnx.Module):
         self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps, dtype)
         self.mlp = SwiGLU(cfg.d_model, cfg.ffn_dim, cfg.init_std, dtype, rngs)
 
-    def __call__(self, h_BSD, segment_ids_BS, positions_BS):
-        h_BSD = h_BSD + self.attn(self.attn_norm(h_BSD), segment_ids_BS, positions_BS)
+    def __call__(self, h_BSD, segment_ids_BS, positions_BS, attn_plan=None):
+        h_BSD = h_BSD + self.attn(self.attn_norm(h_BSD), segment_ids_BS, positions_BS, attn_plan)
         h_BSD = h_BSD + self.mlp(self.mlp_norm(h_BSD))
         return constrain(h_BSD, ("batch", "seq", "embed_act"))
 
@@ -96,9 +92,12 @@ class Transformer(nnx.Module):
         h_BSD = jnp.take(self.embed_VD[...], tokens_BS, axis=0).astype(self.dtype)
         h_BSD = constrain(h_BSD, ("batch", "seq", "embed_act"))
         graphdef, stacked = nnx.split(self.blocks)
+        # Derived from the segment ids once, here, rather than in every layer's attention call
+        # (and again in its rematerialisation and backward).
+        attn_plan = attention_plan(segment_ids_BS, resolve_attention(self.cfg.attention))
 
         def layer(h, weights):
-            return nnx.merge(graphdef, weights)(h, segment_ids_BS, positions_BS), None
+            return nnx.merge(graphdef, weights)(h, segment_ids_BS, positions_BS, attn_plan), None
 
         policy = REMAT_POLICIES[self.cfg.remat]
         if self.cfg.remat != "none":

@@ -47,13 +47,16 @@ def test_document_bounds_treat_runs_as_documents():
     np.testing.assert_array_equal(end[0], [3, 3, 3, 4, 6, 6, 8, 8])
 
 
+@pytest.mark.parametrize("view", ["queries", "keys"])   # resident rows: forward/dQ, dK/dV
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("seed", range(3))
-def test_block_bounds_cover_every_allowed_pair_and_inner_blocks_need_no_mask(causal, seed):
+def test_block_bounds_cover_every_allowed_pair_and_inner_blocks_need_no_mask(causal, seed, view):
     rng = np.random.default_rng(100 + seed)
     B, S, tile, chunk, block = 2, 512, 128, 64, 64
     seg = random_segments(rng, B, S, max_docs=12)
-    kv_start, kv_end, _, _ = bm.row_ranges(seg, B, S, causal=causal)
+    ranges = bm.row_ranges(seg, B, S, causal=causal)
+    # Named for the forward's view; from the keys' view these are q_start, q_end.
+    kv_start, kv_end = ranges[:2] if view == "queries" else ranges[2:]
     bounds = np.asarray(bm.block_bounds(kv_start, kv_end, tile_rows=tile, chunk_rows=chunk,
                                         block=block))
     mask = _mask_from_ranges(kv_start, kv_end, S)
@@ -71,6 +74,9 @@ def test_block_bounds_cover_every_allowed_pair_and_inner_blocks_need_no_mask(cau
             assert not rows[:, :lo * block].any() and not rows[:, hi * block:].any()
             # Inner blocks are all-allowed for this chunk, so skipping the mask is exact.
             assert rows[:, ilo * block:ihi * block].all()
+            # Tail blocks need only the end compare: no row starts after their first column.
+            if ihi < hi:
+                assert (np.asarray(kv_start)[b, c * chunk:(c + 1) * chunk] <= ihi * block).all()
     # Plain causal: the chunk's inner range is everything strictly below its diagonal.
     kv_start, kv_end, _, _ = bm.row_ranges(None, 1, S, causal=True)
     bounds = np.asarray(bm.block_bounds(kv_start, kv_end, tile_rows=tile, chunk_rows=chunk,

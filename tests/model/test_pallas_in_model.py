@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 import dsllm.kernels.flash_attention as flash
+from dsllm.kernels.mgpu_common import Blocks
+from dsllm.kernels.plan import make_plan
 from dsllm import sharding
 from dsllm.kernels.reference import reference_attention
 from dsllm.losses.pretrain import next_token_loss
@@ -28,9 +30,15 @@ CASES = [((2, 2, 2), 2, (2, 2, 1)),   # rows over data x fsdp, heads over tensor
 def test_pallas_path_sharded_matches_xla(monkeypatch, mesh_shape, n_kv_heads, local_shape):
     seen = []
 
-    def per_device_kernel(q, k, v, segment_ids, *, causal):
+    def per_device_kernel(q, k, v, segment_ids, *, causal, plan):
         seen.append((q.shape[0], q.shape[2], k.shape[2]))
-        return reference_attention(q, k, v, segment_ids, causal=causal).astype(q.dtype)
+        out = reference_attention(q, k, v, segment_ids, causal=causal).astype(q.dtype)
+        # The plan the model made once for all layers must arrive sharded like the segment ids:
+        # equal to the one made from this device's rows (else the output turns NaN).
+        own = make_plan(segment_ids, q.shape[0], q.shape[1], causal=causal)
+        same = jnp.all(jnp.stack([jnp.array_equal(a, b) for a, b in zip(jax.tree.leaves(plan),
+                                                                         jax.tree.leaves(own))]))
+        return jnp.where(same, out, jnp.nan)
 
     monkeypatch.setattr(flash, "flash_attention", per_device_kernel)
     shape = {"model.n_heads": 4, "model.n_kv_heads": n_kv_heads, "model.dtype": "float32"}
@@ -49,3 +57,74 @@ def test_pallas_path_sharded_matches_xla(monkeypatch, mesh_shape, n_kv_heads, lo
     np.testing.assert_allclose(l, l_ref, rtol=1e-5)
     for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_ref)):
         assert float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b)) < 1e-4
+
+
+def _kernel_calls(jaxpr, inside=""):
+    """[(enclosing primitives, output shapes)] of every Mosaic GPU kernel call (mpmd_map) in a jaxpr."""
+    calls = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "mpmd_map":
+            calls.append((inside, tuple(v.aval.shape for v in eqn.outvars)))
+            continue
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (list, tuple)) else [param]:
+                if isinstance(sub, jax.extend.core.ClosedJaxpr):
+                    sub = sub.jaxpr
+                if isinstance(sub, jax.extend.core.Jaxpr):
+                    calls += _kernel_calls(sub, inside + "/" + eqn.primitive.name)
+    return calls
+
+
+@pytest.mark.parametrize("remat", ["dots_attn", "qkv_attn"])
+def test_remat_keeps_the_attention_forward_out_of_the_backward(monkeypatch, remat):
+    """The policies that keep attention results must keep our forward kernel's out and lse, so
+    that the backward pass runs only the dQ and dK/dV kernels. Traced, not run: the compiled
+    (not interpreted) kernels, whose jaxpr is what the GPU runs."""
+    import jax.extend  # noqa: F401
+
+    real = flash.flash_attention
+    monkeypatch.setattr(flash, "flash_attention", lambda *a, **kw: real(*a, interpret=False, **kw))
+    cfg = tiny_config(**{"model.attention": "pallas", "model.d_model": 256, "model.n_heads": 4,
+                         "model.n_kv_heads": 2, "model.remat": remat})
+    mesh = sharding.make_mesh(1, 1, 1, devices=jax.devices()[:1])
+    setup = state_lib.make_setup(cfg, mesh)
+    params = state_lib.init_params(cfg.model, 0)
+    batch = packed_batch(np.random.default_rng(0), 2, cfg.train.seq_len, 256, docs_per_row=3)
+    with jax.set_mesh(mesh):
+        jaxpr = jax.make_jaxpr(lambda p, b: loss_and_grads(setup.spec.graphdef, next_token_loss, p, b))(
+            params, batch)
+    m = Blocks().seq_multiple   # the kernels see the sequence padded to this
+    B, S, H, E = 2, -(-cfg.train.seq_len // m) * m, 4, 64
+    forward_outs = ((B, S, H, E), (B, H, S))
+    calls = _kernel_calls(jaxpr.jaxpr)
+    # One forward kernel, in the layers' forward scan (not under remat2, the backward's
+    # recomputation); the backward runs only dQ ([B,S,H,E]) and dK/dV (two [B,S,K,E]).
+    forwards = [inside for inside, shapes in calls if shapes == forward_outs]
+    assert len(forwards) == 1 and "remat" not in forwards[0], calls
+    assert sorted(shape for _, shape in calls) == sorted(
+        [forward_outs, ((B, S, H, E),), ((B, S, 2, E), (B, S, 2, E))]), calls
+
+
+def test_remat_keeps_the_attention_forward_under_shard_map(monkeypatch):
+    """The same under a 2x2x2 mesh, where each device's kernel calls run inside shard_map: the
+    gradient launches the forward once with `dots_attn` and twice with `full` remat."""
+    import jax.extend  # noqa: F401
+
+    real = flash.flash_attention
+    monkeypatch.setattr(flash, "flash_attention", lambda *a, **kw: real(*a, interpret=False, **kw))
+    batch = packed_batch(np.random.default_rng(1), 8, 32, 256, docs_per_row=3)
+
+    def calls(remat):
+        cfg = tiny_config(**{"model.attention": "pallas", "model.d_model": 256, "model.n_heads": 4,
+                             "model.n_kv_heads": 2, "model.remat": remat})
+        mesh = sharding.make_mesh(2, 2, 2)
+        setup = state_lib.make_setup(cfg, mesh)
+        params = state_lib.init_params(cfg.model, 0)
+        with jax.set_mesh(mesh):
+            jaxpr = jax.make_jaxpr(lambda p, b: loss_and_grads(setup.spec.graphdef, next_token_loss, p, b))(
+                params, batch)
+        found = _kernel_calls(jaxpr.jaxpr)
+        assert all("shard_map" in inside for inside, _ in found), found
+        return len(found)
+
+    assert calls("dots_attn") == 3 and calls("full") == 4

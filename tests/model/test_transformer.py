@@ -72,44 +72,6 @@ def test_remat_policies_give_the_same_loss_and_gradients(policy):
         assert float(jnp.linalg.norm(a - b) / jnp.linalg.norm(a)) < 1e-5
 
 
-def _kernel_calls(jaxpr) -> int:
-    """Mosaic GPU kernel launches (`mpmd_map`) in a jaxpr, nested ones included."""
-    n = 0
-    for e in jaxpr.eqns:
-        n += e.primitive.name == "mpmd_map"
-        for v in e.params.values():
-            for sub in (v if isinstance(v, (tuple, list)) else [v]):
-                sub = getattr(sub, "jaxpr", sub)
-                if hasattr(sub, "eqns"):
-                    n += _kernel_calls(sub)
-    return n
-
-
-@pytest.mark.parametrize("mesh_shape", [None, (2, 2, 2)])
-def test_remat_dots_attn_keeps_the_pallas_forward(monkeypatch, mesh_shape):
-    """`dots_attn` must save the Pallas forward's results, as it does cuDNN's: the gradient then
-    launches forward, dQ and dK/dV kernels once per layer, where `full` remat launches the forward
-    twice. Traced as on a GPU (the CPU interpreter's callbacks cannot be rematerialised)."""
-    from dsllm import sharding
-    import dsllm.kernels.flash_attention as fa
-    monkeypatch.setattr(fa.jax, "default_backend", lambda: "gpu")
-    rng = np.random.default_rng(4)
-    batch = {k: jnp.asarray(v) for k, v in packed_batch(rng, 8, 128, 256).items()}
-
-    def kernel_calls(remat):
-        model, _ = make_model(**{"model.remat": remat, "model.attention": "pallas", "model.d_model": 128,
-                                 "model.n_heads": 2, "model.n_kv_heads": 1, "model.n_layers": 1})
-        graphdef, params = nnx.split(model)
-        f = lambda p: next_token_loss(nnx.merge(graphdef, p), batch)[0]
-        if mesh_shape is None:
-            return _kernel_calls(jax.make_jaxpr(jax.grad(f))(params).jaxpr)
-        with jax.set_mesh(sharding.make_mesh(*mesh_shape)):
-            return _kernel_calls(jax.make_jaxpr(jax.grad(f))(params).jaxpr)
-
-    assert kernel_calls("dots_attn") == 3 and kernel_calls("qkv_attn") == 3
-    assert kernel_calls("full") == 4 and kernel_calls("none") == 3
-
-
 @pytest.mark.parametrize("n_kv_heads", [4, 2, 1])
 def test_gqa_shapes_and_output(n_kv_heads):
     model, cfg = make_model(**{"model.n_kv_heads": n_kv_heads})

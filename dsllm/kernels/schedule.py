@@ -1,0 +1,86 @@
+"""Work items of the persistent forward kernel: which (batch row, query tile, head) a
+program runs at each of its steps.
+
+A persistent kernel launches one program per SM and each program loops over work
+items, so the per-item fixed costs (loading Q, the first K/V blocks, storing the
+output) overlap the previous item's compute instead of being paid by a fresh program.
+The hardware no longer balances programs (it did, by launching the next program on
+whichever SM finished first), and no longer orders them so that neighbours share
+K/V blocks in L2, so both are chosen here. Two orders (Blocks.persistent):
+
+- "heads": items grouped by (batch row, query head), each group's tiles heaviest
+  first (most key blocks to visit). ~132 / T groups run at once, every tile of a head
+  on some SM: they read the same K/V blocks at about the same time, from L2. Dealing
+  this sawtooth list leaves the programs ~3-5% apart (shapes 1 and 3 of the bench).
+- "global": all items heaviest first, heads minor: the best static balance (<1%), but
+  the items running at once are mostly different heads (and, causal, the same tile
+  index), so a K/V block is rarely still in L2 when the next tile of its head needs it.
+  Without reuse the forward reads ~4.4 GB of K/V on shape 1 (~1 ms at 4.3 TB/s).
+
+Items are dealt to programs in waves of P (one item per program), alternate waves in
+reverse order ("snake"), so the program that got the heaviest item of one wave gets
+the lightest of the next. The tile table lists every (batch row, query tile) once with
+its block bounds, in the chosen order; `item_coords` maps an item to its table row and
+head. The functions that run in the kernel (`work_item`, `num_steps`, `item_coords`)
+are plain lax arithmetic on the program index, so the producer and the consumer
+warpgroups derive the same sequence without communicating.
+"""
+import jax.numpy as jnp
+from jax import lax
+
+# Columns of a tile-table row: b, t, lo, hi, then (inner_lo, inner_hi) per chunk.
+TABLE_FIXED = 4
+
+
+ORDERS = ("heads", "global")
+
+
+def tile_table(bounds, chunks_per_tile, order):
+    """[B * T, 4 + 2 * chunks_per_tile] int32: each row's tiles heaviest first ("heads",
+    rows in batch order) or all tiles heaviest first ("global"); ties keep (b, t) order.
+
+    bounds: block_math.block_bounds output [B, T * chunks_per_tile, 4]; the chunks of a
+    tile share (lo, hi) and each has its own (inner_lo, inner_hi). Row layout:
+    (b, t, lo, hi, inner_lo_0, inner_hi_0, inner_lo_1, inner_hi_1, ...).
+    """
+    B, n_chunks, _ = bounds.shape
+    T = n_chunks // chunks_per_tile
+    per_tile = bounds.reshape(B, T, chunks_per_tile, 4)
+    b = jnp.broadcast_to(jnp.arange(B, dtype=jnp.int32)[:, None, None], (B, T, 1))
+    t = jnp.broadcast_to(jnp.arange(T, dtype=jnp.int32)[None, :, None], (B, T, 1))
+    inner = per_tile[:, :, :, 2:].reshape(B, T, 2 * chunks_per_tile)
+    table = jnp.concatenate([b, t, per_tile[:, :, 0, :2], inner], axis=-1)
+    table = table.reshape(B * T, TABLE_FIXED + 2 * chunks_per_tile).astype(jnp.int32)
+    cost = table[:, 3] - table[:, 2]
+    if order == "heads":   # batch row first, then cost: sort one key
+        cost = cost - table[:, 0] * (jnp.max(cost) + 1)
+    elif order != "global":
+        raise ValueError(f"unknown persistent order {order!r}: use one of {ORDERS}")
+    return table[jnp.argsort(-cost, stable=True)]
+
+
+def item_coords(w, *, tiles, heads, order):
+    """(tile-table row, query head) of work item w; tiles = query tiles per batch row."""
+    if order == "heads":
+        group, rank = lax.div(w, tiles), lax.rem(w, tiles)   # group = b * heads + h
+        return lax.div(group, heads) * tiles + rank, lax.rem(group, heads)
+    return lax.div(w, heads), lax.rem(w, heads)
+
+
+def num_programs(n_items, max_programs):
+    return max(1, min(n_items, max_programs))
+
+
+def work_item(program, step, programs):
+    """The item (index into tile-table rows x heads) that `program` runs at its `step`."""
+    forward = lax.rem(step, 2) == 0
+    position = jnp.where(forward, program, programs - 1 - program)
+    return step * programs + position
+
+
+def num_steps(program, n_items, programs):
+    """How many items `program` runs: every full wave, plus one if the last, partial wave
+    reaches its position (n_items and programs are static)."""
+    full, rest = divmod(n_items, programs)
+    position = program if full % 2 == 0 else programs - 1 - program
+    return full + lax.convert_element_type(position < rest, jnp.int32)
