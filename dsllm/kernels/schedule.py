@@ -28,20 +28,25 @@ warpgroups derive the same sequence without communicating.
 import jax.numpy as jnp
 from jax import lax
 
-# Columns of a tile-table row: b, t, lo, hi, then (inner_lo, inner_hi) per chunk.
+# Columns of a tile-table row: b, t, lo, hi, then (inner_lo, inner_hi) per chunk, then zeros.
 TABLE_FIXED = 4
+# The kernels copy an item's row by TMA into one of two SMEM slots, and TMA writes SMEM only
+# at 128-byte boundaries: rows are padded to 32 int32s so the second slot starts on one.
+# (With the 8 columns of 2 chunks it started 32 bytes in: CUDA_ERROR_MISALIGNED_ADDRESS on the
+# H200, which neither the interpreter nor the lowering checks.)
+TABLE_ROW_INTS = 32
 
 
 ORDERS = ("heads", "global")
 
 
 def tile_table(bounds, chunks_per_tile, order):
-    """[B * T, 4 + 2 * chunks_per_tile] int32: each row's tiles heaviest first ("heads",
+    """[B * T, TABLE_ROW_INTS] int32: each row's tiles heaviest first ("heads",
     rows in batch order) or all tiles heaviest first ("global"); ties keep (b, t) order.
 
     bounds: block_math.block_bounds output [B, T * chunks_per_tile, 4]; the chunks of a
     tile share (lo, hi) and each has its own (inner_lo, inner_hi). Row layout:
-    (b, t, lo, hi, inner_lo_0, inner_hi_0, inner_lo_1, inner_hi_1, ...).
+    (b, t, lo, hi, inner_lo_0, inner_hi_0, inner_lo_1, inner_hi_1, ..., 0, ...).
     """
     B, n_chunks, _ = bounds.shape
     T = n_chunks // chunks_per_tile
@@ -51,6 +56,9 @@ def tile_table(bounds, chunks_per_tile, order):
     inner = per_tile[:, :, :, 2:].reshape(B, T, 2 * chunks_per_tile)
     table = jnp.concatenate([b, t, per_tile[:, :, 0, :2], inner], axis=-1)
     table = table.reshape(B * T, TABLE_FIXED + 2 * chunks_per_tile).astype(jnp.int32)
+    if table.shape[1] > TABLE_ROW_INTS:
+        raise ValueError(f"{chunks_per_tile} chunks per tile do not fit a {TABLE_ROW_INTS}-int table row")
+    table = jnp.pad(table, ((0, 0), (0, TABLE_ROW_INTS - table.shape[1])))
     cost = table[:, 3] - table[:, 2]
     if order == "heads":   # batch row first, then cost: sort one key
         cost = cost - table[:, 0] * (jnp.max(cost) + 1)

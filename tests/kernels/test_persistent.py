@@ -54,7 +54,9 @@ def test_tile_table_lists_every_tile_once_heaviest_first(causal, order):
     B, S = 3, 1024
     bounds, table = _table(B, S, causal, order)
     T = S // (COMPUTE_WGS * 64)
-    assert table.shape == (B * T, sched.TABLE_FIXED + 2 * COMPUTE_WGS)
+    # rows are whole 128-byte TMA units (the second SMEM slot must start on one), padded with zeros
+    assert table.shape == (B * T, sched.TABLE_ROW_INTS) and sched.TABLE_ROW_INTS * 4 % 128 == 0
+    assert (table[:, sched.TABLE_FIXED + 2 * COMPUTE_WGS:] == 0).all()
     assert sorted(map(tuple, table[:, :2])) == [(b, t) for b in range(B) for t in range(T)]
     cost = table[:, 3] - table[:, 2]
     if order == "heads":   # batch rows in order, each row's tiles heaviest first
