@@ -55,9 +55,8 @@ VARIANT_BLOCKS = {
     "bkv64s3": Blocks(block_kv=64, stages=3),
     "dq128": Blocks(block_kv_dq=128),
     "maskall": Blocks(mask_all_blocks=True),   # diagnostic: what masking every block costs
-    # persistent forward and dK/dV kernels, in schedule.py's two work orders
-    "persist": Blocks(persistent="heads"),
-    "persistglobal": Blocks(persistent="global"),
+    # the forward with one program per tile instead of the persistent forward
+    "pertile": Blocks(persistent_forward=False),
 }
 
 # Correctness only (no timing): what the bench shapes leave out.

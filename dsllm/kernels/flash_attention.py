@@ -12,8 +12,8 @@ kernels see documents as runs, so an id that reappears later in the row starts a
 new document. Padding runs attend among themselves, so padded rows are finite.
 
 Backends (chosen from jax.default_backend() unless `backend` is given):
-- "mosaic_gpu": our Pallas Mosaic GPU kernels for Hopper (mgpu_forward,
-  mgpu_backward). On CPU this runs under the Mosaic GPU interpreter, which is how
+- "mosaic_gpu": our Pallas Mosaic GPU kernels for Hopper (mgpu_forward_persistent,
+  or mgpu_forward per tile, and mgpu_backward). On CPU this runs under the Mosaic GPU interpreter, which is how
   the tests exercise it (slow: small shapes only).
 - "splash": jax's TPU splash attention wrapped (tpu_splash); on CPU it runs in
   the TPU interpreter.
@@ -28,7 +28,6 @@ import jax.experimental.pallas.mosaic_gpu as plgpu
 from jax.ad_checkpoint import checkpoint_name
 
 from dsllm.kernels import mgpu_backward
-from dsllm.kernels import mgpu_dkv_persistent
 from dsllm.kernels import mgpu_forward
 from dsllm.kernels import mgpu_forward_persistent
 from dsllm.kernels import schedule
@@ -126,7 +125,7 @@ def _attention(q, k, v, plan, sm_scale, interpret):
     return out
 
 
-# Programs of the persistent kernels in the interpreter: few, so that each runs several
+# Programs of the persistent forward in the interpreter: few, so that each runs several
 # work items (what the tests must cover: prefetch across items, the ring running on).
 INTERPRET_PROGRAMS = 3
 
@@ -134,17 +133,17 @@ INTERPRET_PROGRAMS = 3
 def _forward(q, k, v, plan, sm_scale, interpret):
     kv_start, kv_end, _, _ = plan.ranges
     blocks = plan.blocks
-    if not blocks.persistent:
+    if not blocks.persistent_forward:
         return mgpu_forward.forward(q, k, v, kv_start, kv_end, plan.fwd_bounds, sm_scale=sm_scale,
                                     blocks=blocks, interpret=interpret)
-    table = schedule.tile_table(plan.fwd_bounds, COMPUTE_WGS, blocks.persistent)
+    table = schedule.tile_table(plan.fwd_bounds, COMPUTE_WGS)
     return mgpu_forward_persistent.forward(q, k, v, kv_start, kv_end, table, sm_scale=sm_scale,
                                            blocks=blocks, max_programs=_max_programs(interpret),
                                            interpret=interpret)
 
 
 def _max_programs(interpret):
-    """Programs of a persistent kernel: the device's streaming multiprocessors (132 on
+    """Programs of the persistent forward: the device's streaming multiprocessors (132 on
     H100/H200 SXM), or INTERPRET_PROGRAMS in the interpreter."""
     if interpret:
         return INTERPRET_PROGRAMS
@@ -164,15 +163,8 @@ def _attention_bwd(sm_scale, interpret, residuals, do):
     delta = mgpu_backward.delta_of(out, do)
     dq = mgpu_backward.dq(q, k, v, do, lse, delta, kv_start, kv_end, plan.dq_bounds,
                           sm_scale=sm_scale, blocks=blocks, interpret=interpret)
-    if blocks.persistent:
-        table = schedule.tile_table(plan.dkv_bounds, COMPUTE_WGS, blocks.persistent)
-        dk, dv = mgpu_dkv_persistent.dkv(q, k, v, do, lse, delta, q_start, q_end, table,
-                                         sm_scale=sm_scale, blocks=blocks,
-                                         max_programs=_max_programs(interpret),
-                                         interpret=interpret)
-    else:
-        dk, dv = mgpu_backward.dkv(q, k, v, do, lse, delta, q_start, q_end, plan.dkv_bounds,
-                                   sm_scale=sm_scale, blocks=blocks, interpret=interpret)
+    dk, dv = mgpu_backward.dkv(q, k, v, do, lse, delta, q_start, q_end, plan.dkv_bounds,
+                               sm_scale=sm_scale, blocks=blocks, interpret=interpret)
     return dq, dk, dv, None
 
 

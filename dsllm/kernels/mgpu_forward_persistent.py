@@ -3,7 +3,7 @@
 Same math and warpgroup roles as mgpu_forward (2 compute warpgroups x block_q query
 rows, 1 TMA producer, ping-pong on a schedule barrier; the per-tile pass is
 mgpu_forward.consume_tile), but a program runs many (batch row, query tile, head)
-items, in one of schedule.py's orders, dealt in a snake. What changes:
+items, in schedule.py's order, dealt in a snake. What changes:
 
 - The producer loads everything a compute warpgroup needs for an item by TMA: Q, the
   rows' key ranges (kv_start, kv_end) and the item's row of the tile table (block
@@ -38,7 +38,7 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
             q_smems, k_smems, v_smems, lse_smems, start_smems, end_smems, row_smems,
             q_bars, start_bars, end_bars, row_bars, k_bars, v_bars,
             k_consumed, v_consumed, q_consumed, schedule,
-            *, bq, bkv, stages, heads, groups, tiles, order, n_items, programs, sm_scale,
+            *, bq, bkv, stages, heads, groups, tiles, n_items, programs, sm_scale,
             interpret):
     W = mc.COMPUTE_WGS
     program = lax.axis_index("programs")
@@ -48,7 +48,7 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
 
     def item(step):
         w = sched.work_item(program, step, programs)
-        return sched.item_coords(w, tiles=tiles, heads=heads, order=order)
+        return sched.item_coords(w, tiles=tiles, heads=heads)
 
     @pl.when(wg < W)
     def _compute():
@@ -158,7 +158,7 @@ def _sync(schedule):
 
 def forward(q, k, v, kv_start, kv_end, table, *, sm_scale, blocks, max_programs, interpret):
     """As mgpu_forward.forward, with the tile table (schedule.tile_table of the forward's
-    block bounds, in the order blocks.persistent) given; at most max_programs
+    block bounds) given; at most max_programs
     programs (the number of SMs)."""
     B, S, H, D = q.shape
     K = k.shape[2]
@@ -167,7 +167,7 @@ def forward(q, k, v, kv_start, kv_end, table, *, sm_scale, blocks, max_programs,
     n_items = table.shape[0] * H
     programs = sched.num_programs(n_items, max_programs)
     kernel = functools.partial(_kernel, bq=bq, bkv=bkv, stages=stages, heads=H, groups=H // K,
-                               tiles=S // (W * bq), order=blocks.persistent,
+                               tiles=S // (W * bq),
                                n_items=n_items, programs=programs, sm_scale=sm_scale,
                                interpret=bool(interpret))
     return plgpu.kernel(

@@ -6,21 +6,18 @@ items, so the per-item fixed costs (loading Q, the first K/V blocks, storing the
 output) overlap the previous item's compute instead of being paid by a fresh program.
 The hardware no longer balances programs (it did, by launching the next program on
 whichever SM finished first), and no longer orders them so that neighbours share
-K/V blocks in L2, so both are chosen here. Two orders (Blocks.persistent):
-
-- "heads": items grouped by (batch row, query head), each group's tiles heaviest
-  first (most key blocks to visit). ~132 / T groups run at once, every tile of a head
-  on some SM: they read the same K/V blocks at about the same time, from L2. Dealing
-  this sawtooth list leaves the programs ~3-5% apart (shapes 1 and 3 of the bench).
-- "global": all items heaviest first, heads minor: the best static balance (<1%), but
-  the items running at once are mostly different heads (and, causal, the same tile
-  index), so a K/V block is rarely still in L2 when the next tile of its head needs it.
-  Without reuse the forward reads ~4.4 GB of K/V on shape 1 (~1 ms at 4.3 TB/s).
+K/V blocks in L2, so both are chosen here: items are grouped by (batch row, query head),
+each group's tiles heaviest first (most key blocks to visit). ~132 / T groups run at
+once, every tile of a head on some SM: they read the same K/V blocks at about the same
+time, from L2. Dealing this sawtooth list leaves the programs ~3-5% apart (shapes 1 and
+3 of the bench). The alternative, all items heaviest first (<1% apart, but a K/V block
+is rarely still in L2 when the next tile of its head needs it), measured 16% slower on
+dense rows and 5% on packed ones (NOTES.md, v3).
 
 Items are dealt to programs in waves of P (one item per program), alternate waves in
 reverse order ("snake"), so the program that got the heaviest item of one wave gets
 the lightest of the next. The tile table lists every (batch row, query tile) once with
-its block bounds, in the chosen order; `item_coords` maps an item to its table row and
+its block bounds, in this order; `item_coords` maps an item to its table row and
 head. The functions that run in the kernel (`work_item`, `num_steps`, `item_coords`)
 are plain lax arithmetic on the program index, so the producer and the consumer
 warpgroups derive the same sequence without communicating.
@@ -37,12 +34,10 @@ TABLE_FIXED = 4
 TABLE_ROW_INTS = 32
 
 
-ORDERS = ("heads", "global")
 
-
-def tile_table(bounds, chunks_per_tile, order):
-    """[B * T, TABLE_ROW_INTS] int32: each row's tiles heaviest first ("heads",
-    rows in batch order) or all tiles heaviest first ("global"); ties keep (b, t) order.
+def tile_table(bounds, chunks_per_tile):
+    """[B * T, TABLE_ROW_INTS] int32: the tiles of each batch row (rows in batch order),
+    heaviest first; ties keep t order.
 
     bounds: block_math.block_bounds output [B, T * chunks_per_tile, 4]; the chunks of a
     tile share (lo, hi) and each has its own (inner_lo, inner_hi). Row layout:
@@ -60,19 +55,14 @@ def tile_table(bounds, chunks_per_tile, order):
         raise ValueError(f"{chunks_per_tile} chunks per tile do not fit a {TABLE_ROW_INTS}-int table row")
     table = jnp.pad(table, ((0, 0), (0, TABLE_ROW_INTS - table.shape[1])))
     cost = table[:, 3] - table[:, 2]
-    if order == "heads":   # batch row first, then cost: sort one key
-        cost = cost - table[:, 0] * (jnp.max(cost) + 1)
-    elif order != "global":
-        raise ValueError(f"unknown persistent order {order!r}: use one of {ORDERS}")
+    cost = cost - table[:, 0] * (jnp.max(cost) + 1)   # batch row first, then cost: one sort key
     return table[jnp.argsort(-cost, stable=True)]
 
 
-def item_coords(w, *, tiles, heads, order):
+def item_coords(w, *, tiles, heads):
     """(tile-table row, query head) of work item w; tiles = query tiles per batch row."""
-    if order == "heads":
-        group, rank = lax.div(w, tiles), lax.rem(w, tiles)   # group = b * heads + h
-        return lax.div(group, heads) * tiles + rank, lax.rem(group, heads)
-    return lax.div(w, heads), lax.rem(w, heads)
+    group, rank = lax.div(w, tiles), lax.rem(w, tiles)   # group = b * heads + h
+    return lax.div(group, heads) * tiles + rank, lax.rem(group, heads)
 
 
 def num_programs(n_items, max_programs):

@@ -1,15 +1,13 @@
-"""The persistent kernels (mgpu_forward_persistent, mgpu_dkv_persistent) and their work
-schedule (schedule.py).
+"""The persistent forward (mgpu_forward_persistent, the default) and its work schedule
+(schedule.py).
 
-The persistent kernels run the per-tile kernels' math (mgpu_forward.consume_tile,
-mgpu_backward.consume_key_tile) on each work item, so on every case their out, lse, dK
-and dV must equal the per-tile kernels' bit for bit; the per-tile kernels are checked
-against the reference (with gradients) in test_flash_attention.py. Here: that equality
-over the same cases, the output against the reference directly, the gradients end to
-end on one case, and the schedule: every item exactly once, in either order, heaviest
-first within it. The interpreter runs 3 programs (flash_attention.INTERPRET_PROGRAMS),
-so programs run several items: the rings running on across items, the two input slots
-and their release are exercised.
+The persistent forward runs the per-tile forward's math (mgpu_forward.consume_tile) on each
+work item, so on every case its out and lse must equal the per-tile kernel's bit for bit.
+Here: that equality over the cases of test_flash_attention.py, the output against the
+reference directly, the gradients end to end, and the schedule: every item exactly once,
+heaviest first within each (row, head) group. The interpreter runs 3 programs
+(flash_attention.INTERPRET_PROGRAMS), so programs run several items: the K/V ring running
+on across items, the two input slots and their release are exercised.
 """
 import jax.experimental.pallas.mosaic_gpu as plgpu
 import jax.numpy as jnp
@@ -17,7 +15,7 @@ import numpy as np
 import pytest
 
 from dsllm.kernels import block_math as bm
-from dsllm.kernels import mgpu_backward, mgpu_dkv_persistent, mgpu_forward, mgpu_forward_persistent
+from dsllm.kernels import mgpu_forward, mgpu_forward_persistent
 from dsllm.kernels import schedule as sched
 from dsllm.kernels.flash_attention import INTERPRET_PROGRAMS, flash_attention
 from dsllm.kernels.plan import make_plan, padded_length
@@ -40,109 +38,90 @@ def test_schedule_runs_every_item_exactly_once(n_items, programs):
     assert sorted(seen) == list(range(n_items))
 
 
-def _table(B, S, causal, order, seed=5, bq=64, bkv=128):
+def _table(B, S, causal, seed=5, bq=64, bkv=128):
     seg = random_segments(np.random.default_rng(seed), B, S, max_docs=9)
     kv_start, kv_end, _, _ = bm.row_ranges(seg, B, S, causal=causal)
     bounds = np.asarray(bm.block_bounds(kv_start, kv_end, tile_rows=COMPUTE_WGS * bq,
                                         chunk_rows=bq, block=bkv))
-    return bounds, np.asarray(sched.tile_table(jnp.asarray(bounds), COMPUTE_WGS, order))
+    return bounds, np.asarray(sched.tile_table(jnp.asarray(bounds), COMPUTE_WGS))
 
 
-@pytest.mark.parametrize("order", sched.ORDERS)
 @pytest.mark.parametrize("causal", [True, False])
-def test_tile_table_lists_every_tile_once_heaviest_first(causal, order):
+def test_tile_table_lists_every_tile_once_heaviest_first(causal):
     B, S = 3, 1024
-    bounds, table = _table(B, S, causal, order)
+    bounds, table = _table(B, S, causal)
     T = S // (COMPUTE_WGS * 64)
     # rows are whole 128-byte TMA units (the second SMEM slot must start on one), padded with zeros
     assert table.shape == (B * T, sched.TABLE_ROW_INTS) and sched.TABLE_ROW_INTS * 4 % 128 == 0
     assert (table[:, sched.TABLE_FIXED + 2 * COMPUTE_WGS:] == 0).all()
     assert sorted(map(tuple, table[:, :2])) == [(b, t) for b in range(B) for t in range(T)]
     cost = table[:, 3] - table[:, 2]
-    if order == "heads":   # batch rows in order, each row's tiles heaviest first
-        np.testing.assert_array_equal(table[:, 0], np.repeat(np.arange(B), T))
-        assert all((np.diff(cost[b * T:(b + 1) * T]) <= 0).all() for b in range(B))
-    else:
-        assert (np.diff(cost) <= 0).all()
+    # batch rows in order, each row's tiles heaviest first
+    np.testing.assert_array_equal(table[:, 0], np.repeat(np.arange(B), T))
+    assert all((np.diff(cost[b * T:(b + 1) * T]) <= 0).all() for b in range(B))
     for b, t, lo, hi, *inner in table:
         for c in range(COMPUTE_WGS):
             np.testing.assert_array_equal(bounds[b, t * COMPUTE_WGS + c],
                                           [lo, hi, inner[2 * c], inner[2 * c + 1]])
 
 
-@pytest.mark.parametrize("order", sched.ORDERS)
-def test_items_cover_every_tile_and_head_once(order):
+def test_items_cover_every_tile_and_head_once():
     B, S, H = 2, 1024, 3
-    _, table = _table(B, S, True, order)
+    _, table = _table(B, S, True)
     T = S // (COMPUTE_WGS * 64)
-    coords = [sched.item_coords(w, tiles=T, heads=H, order=order) for w in range(B * T * H)]
+    coords = [sched.item_coords(w, tiles=T, heads=H) for w in range(B * T * H)]
     seen = [(int(table[j, 0]), int(table[j, 1]), int(h)) for j, h in coords]
     assert sorted(seen) == [(b, t, h) for b in range(B) for t in range(T) for h in range(H)]
-    if order == "heads":   # a (row, head) group's tiles are consecutive items
-        assert [x[::2] for x in seen[:T]] == [(0, 0)] * T
+    assert [x[::2] for x in seen[:T]] == [(0, 0)] * T   # a (row, head) group's tiles are consecutive items
 
 
-@pytest.mark.parametrize("order, spread", [("global", 1.0), ("heads", 1.04)])
-def test_snake_balances_the_programs(order, spread):
+def test_snake_balances_the_programs():
     # Dense causal, shape 1 of the benchmark (B4 S4096 H32): tile t visits t + 1 blocks.
     B, T, H, P = 4, 32, 32, 132
-    cost = np.tile(np.arange(1, T + 1), B)   # table rows (b, t) in batch order
-    table_cost = cost[np.argsort(-cost, kind="stable")] if order == "global" else \
-        np.concatenate([np.arange(T, 0, -1)] * B)
+    table_cost = np.concatenate([np.arange(T, 0, -1)] * B)   # each row's tiles heaviest first
     n = B * T * H
-    loads = [sum(table_cost[int(sched.item_coords(sched.work_item(p, s, P), tiles=T, heads=H,
-                                                   order=order)[0])]
+    loads = [sum(table_cost[int(sched.item_coords(sched.work_item(p, s, P), tiles=T, heads=H)[0])]
                  for s in range(int(sched.num_steps(p, n, P)))) for p in range(P)]
-    assert max(loads) / np.mean(loads) <= spread + 1e-9, (max(loads), np.mean(loads))
+    assert max(loads) / np.mean(loads) <= 1.04 + 1e-9, (max(loads), np.mean(loads))
 
 
-def _both_ways(q, k, v, do, seg, causal, order):
-    """(out, lse, dk, dv) from the per-tile kernels and from the persistent ones (the dK/dV
-    kernels both fed the per-tile forward's out and lse)."""
-    blocks = Blocks(persistent=order)
+def _both_ways(q, k, v, seg, causal):
+    """(out, lse) from the per-tile forward and from the persistent one."""
     B, S = q.shape[:2]
-    plan = make_plan(seg, B, S, causal=causal, blocks=blocks)
-    Sp = padded_length(S, blocks)
-    kv_start, kv_end, q_start, q_end = plan.ranges
-    q, k, v, do = (jnp.pad(x, ((0, 0), (0, Sp - S), (0, 0), (0, 0))) for x in (q, k, v, do))
-    do = do.astype(q.dtype)
-    kw = dict(sm_scale=q.shape[-1] ** -0.5, blocks=blocks,
+    plan = make_plan(seg, B, S, causal=causal, blocks=Blocks())
+    Sp = padded_length(S, plan.blocks)
+    kv_start, kv_end, _, _ = plan.ranges
+    q, k, v = (jnp.pad(x, ((0, 0), (0, Sp - S), (0, 0), (0, 0))) for x in (q, k, v))
+    kw = dict(sm_scale=q.shape[-1] ** -0.5, blocks=plan.blocks,
               interpret=plgpu.InterpretGPUParams())   # what flash_attention passes on CPU
-    out, lse = mgpu_forward.forward(q, k, v, kv_start, kv_end, plan.fwd_bounds, **kw)
-    p_out, p_lse = mgpu_forward_persistent.forward(
-        q, k, v, kv_start, kv_end, sched.tile_table(plan.fwd_bounds, COMPUTE_WGS, order),
+    per_tile = mgpu_forward.forward(q, k, v, kv_start, kv_end, plan.fwd_bounds, **kw)
+    persistent = mgpu_forward_persistent.forward(
+        q, k, v, kv_start, kv_end, sched.tile_table(plan.fwd_bounds, COMPUTE_WGS),
         max_programs=INTERPRET_PROGRAMS, **kw)
-    delta = mgpu_backward.delta_of(out, do)
-    dk, dv = mgpu_backward.dkv(q, k, v, do, lse, delta, q_start, q_end, plan.dkv_bounds, **kw)
-    p_dk, p_dv = mgpu_dkv_persistent.dkv(
-        q, k, v, do, lse, delta, q_start, q_end,
-        sched.tile_table(plan.dkv_bounds, COMPUTE_WGS, order), max_programs=INTERPRET_PROGRAMS, **kw)
-    return (out, lse, dk, dv), (p_out, p_lse, p_dk, p_dv)
+    return per_tile, persistent
 
 
-# (name, order, seed, B, S, H, K, D, causal, segment lengths per row or None); the cases
-# of test_flash_attention plus a single-item one (one program), orders alternating.
+# (name, seed, B, S, H, K, D, causal, segment lengths per row or None); the cases of
+# test_flash_attention plus a single-item one (one program).
 CASES = [
-    ("packed_gqa4_short_docs_masked_blocks", "heads", 0, 1, 256, 4, 1, 64, True,
-     [[140, 5, 1, 30, 60, (0, 20)]]),
-    ("bidirectional_d128_two_rows", "global", 1, 2, 128, 2, 2, 128, False,
-     [[70, 58], [10, (0, 3), 100, 15]]),
-    ("plain_causal_gqa8_ragged_length", "global", 2, 1, 100, 8, 1, 64, True, None),
-    ("one_item", "heads", 3, 1, 128, 1, 1, 128, True, [[3, 125]]),
-    ("random_packed_d128_gqa2", "heads", 4, 2, 384, 4, 2, 128, True, "random"),
+    ("packed_gqa4_short_docs_masked_blocks", 0, 1, 256, 4, 1, 64, True, [[140, 5, 1, 30, 60, (0, 20)]]),
+    ("bidirectional_d128_two_rows", 1, 2, 128, 2, 2, 128, False, [[70, 58], [10, (0, 3), 100, 15]]),
+    ("plain_causal_gqa8_ragged_length", 2, 1, 100, 8, 1, 64, True, None),
+    ("one_item", 3, 1, 128, 1, 1, 128, True, [[3, 125]]),
+    ("random_packed_d128_gqa2", 4, 2, 384, 4, 2, 128, True, "random"),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_persistent_kernels_equal_the_per_tile_kernels(case):
-    _, order, seed, B, S, H, K, D, causal, lengths = case
-    q, k, v, do = random_qkv(seed, B, S, H, K, D)
+def test_persistent_forward_equals_the_per_tile_forward(case):
+    _, seed, B, S, H, K, D, causal, lengths = case
+    q, k, v, _ = random_qkv(seed, B, S, H, K, D)
     if lengths == "random":
         seg = random_segments(np.random.default_rng(seed), B, S, max_docs=8)
     else:
         seg = None if lengths is None else segments_from_lengths(*lengths)
-    per_tile, persistent = _both_ways(q, k, v, do, seg, causal, order)
-    for name, x, p in zip(("out", "lse", "dk", "dv"), per_tile, persistent):
+    per_tile, persistent = _both_ways(q, k, v, seg, causal)
+    for name, x, p in zip(("out", "lse"), per_tile, persistent):
         np.testing.assert_array_equal(np.asarray(p, np.float32), np.asarray(x, np.float32),
                                       err_msg=name)
     ref = reference_attention(q.astype(jnp.float32), k.astype(jnp.float32), v.astype(jnp.float32),
@@ -150,10 +129,12 @@ def test_persistent_kernels_equal_the_per_tile_kernels(case):
     assert rel_err(persistent[0][:, :S], ref) < OUT_RTOL
 
 
-def test_persistent_kernels_gradients_through_flash_attention():
+def test_per_tile_forward_gradients_through_flash_attention():
+    """flash_attention's default is the persistent forward (test_flash_attention.py checks it);
+    the per-tile one stays selectable (Blocks(persistent_forward=False)), checked here."""
     seg = segments_from_lengths([40, 5, 1, 30, 60, (0, 20)])
     q, k, v, do = random_qkv(6, 1, 156, 4, 2, 64)
-    persistent = Blocks(persistent="heads")
-    attn = lambda q, k, v, s, causal: flash_attention(q, k, v, s, causal=causal, blocks=persistent,
+    per_tile = Blocks(persistent_forward=False)
+    attn = lambda q, k, v, s, causal: flash_attention(q, k, v, s, causal=causal, blocks=per_tile,
                                                       backend="mosaic_gpu", interpret=True)
     compare_with_reference(attn, q, k, v, do, seg, causal=True)
