@@ -105,17 +105,14 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
                           b=b, kv_head=kv_head, lo=lo, hi=hi, bkv=bkv, stages=stages)
 
 
-def consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, first_step, *,
-                     groups, stages, sm_scale, interpret, after_first_block=None):
+def consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, *, groups, stages, sm_scale,
+                     interpret):
     """A compute warpgroup's pass over one key tile: for each of the `groups` query heads of
     its key/value head, query blocks lo..hi-1 (Q, dO, lse, delta) from the ring.
 
-    Shared by the per-tile and the persistent dK/dV kernels. ring = (q_smems, do_smems,
-    lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars, consumed); block qi of
-    head g uses ring step first_step + g * (hi - lo) + qi - lo. bounds = (lo, hi, inner_lo,
-    inner_hi). The caller has waited for K and V. Returns (dk, dv), dk not yet scaled.
-    after_first_block runs once, after the first block's S^T and dP^T (there is always one:
-    every key is attended at least by its own row, so hi > lo).
+    ring = (q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars,
+    consumed); block qi of head g uses ring step g * (hi - lo) + qi - lo. bounds = (lo, hi,
+    inner_lo, inner_hi). The caller has waited for K and V. Returns (dk, dv), dk not yet scaled.
     """
     q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars, consumed = ring
     lo, hi, inner_lo, inner_hi = bounds
@@ -127,7 +124,7 @@ def consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, first_ste
 
     def step_fn(qi, carry, *, g, mask_start, mask_end):
         dk, dv = carry
-        slot = lax.rem(first_step + g * (hi - lo) + qi - lo, stages)
+        slot = lax.rem(g * (hi - lo) + qi - lo, stages)
         shape = (bkv, bq)   # transposed tile: key rows, query columns
 
         def p_and_dp(s_ref, dp_ref):
@@ -146,8 +143,6 @@ def consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, first_ste
             return p, dp_ref[...]
         p, dp = pl.run_scoped(p_and_dp, plgpu.ACC(shape, jnp.float32),
                               plgpu.ACC(shape, jnp.float32))
-        if after_first_block is not None:
-            pl.when((g == 0) & (qi == lo))(after_first_block)
         plgpu.barrier_wait(delta_bars.at[slot])
         delta = mc.load_vector(delta_smems.at[slot], mc.WGMMA_COL)
         ds = bm.dlogits(p, dp, delta, 1)
@@ -206,7 +201,7 @@ def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_
         row_end = mc.load_vector(q_end_ref.at[b, rows], mc.WGMMA_ROW)
         plgpu.barrier_wait(k_bars.at[wg])
         plgpu.barrier_wait(v_bars.at[wg])
-        dk, dv = consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, 0,
+        dk, dv = consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds,
                                   groups=groups, stages=stages, sm_scale=sm_scale,
                                   interpret=interpret)
         k_smem[...] = (dk * sm_scale).astype(k_smem.dtype)
