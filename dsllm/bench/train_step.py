@@ -5,12 +5,17 @@ per row), on all local devices. Prints tokens/s, MFU (DESIGN.md's FLOPs/token ag
 989 TFLOP/s per H100/H200) and peak device memory, and writes them as JSON to $OUT if set.
 
 --profile_dir=DIR also writes a jax.profiler trace of a few steps there.
+
+It also counts the attention kernel calls in the compiled (XLA-optimised) step: with `pallas`
+a layer's forward and backward should launch 3 Mosaic GPU kernels (forward, dQ, dK/dV). XLA
+once duplicated the forward call (NOTES.md, kernel v4), which only this count or a profile shows.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import time
 
@@ -39,6 +44,12 @@ def random_batch(batch: int, seq: int, vocab: int, seed: int = 0) -> dict:
             "loss_mask": np.ones((batch, seq), np.float32), "target_bytes": np.ones((batch, seq), np.float32)}
 
 
+def mosaic_kernel_calls(hlo_text: str) -> int:
+    """Mosaic GPU custom calls in an optimised HLO module's text (each appears once per call site;
+    a call inside the layer loop's body runs once per layer)."""
+    return len(re.findall(r'custom_call_target="mosaic_gpu', hlo_text))
+
+
 def run(cfg, steps: int, profile_dir: str = "") -> dict:
     t, m = cfg.train, cfg.model
     mesh = sharding.make_mesh(cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.tensor)
@@ -49,6 +60,8 @@ def run(cfg, steps: int, profile_dir: str = "") -> dict:
              for k, v in random_batch(t.global_batch, t.seq_len, m.vocab_size).items()}
     with jax.set_mesh(mesh):
         t0 = time.perf_counter()
+        step = step.lower(state, batch).compile()
+        kernel_calls = mosaic_kernel_calls(step.as_text())
         state, metrics = step(state, batch)
         jax.block_until_ready(metrics)
         compile_s = time.perf_counter() - t0
@@ -76,7 +89,7 @@ def run(cfg, steps: int, profile_dir: str = "") -> dict:
                        "global_batch": t.global_batch, "seq_len": t.seq_len, "micro_batches": t.micro_batches},
             "devices": jax.device_count(), "device_kind": jax.devices()[0].device_kind,
             "params": setup.spec.param_count, "flops_per_token": flops, "step_s_median": dt,
-            "step_s_min": min(times), "compile_s": compile_s, "tokens_per_s": tokens_per_s,
+            "step_s_min": min(times), "compile_s": compile_s, "mosaic_kernel_calls": kernel_calls, "tokens_per_s": tokens_per_s,
             "mfu": tokens_per_s * flops / (peak * jax.device_count()) if peak else None,
             "peak_mem_gib": stats.get("peak_bytes_in_use", 0) / 2**30, "loss": float(metrics["loss"])}
 
@@ -89,7 +102,12 @@ def main(argv):
     print(f"[{_TAG.value or 'train_step'}] {result['config']} devices={result['devices']} "
           f"params={result['params']:,}: {result['tokens_per_s']:,.0f} tokens/s, MFU {mfu}, "
           f"step {1e3 * result['step_s_median']:.1f} ms, peak memory {result['peak_mem_gib']:.1f} GiB, "
-          f"compile {result['compile_s']:.0f} s, loss {result['loss']:.3f}", flush=True)
+          f"compile {result['compile_s']:.0f} s, loss {result['loss']:.3f}, "
+          f"Mosaic GPU kernel call sites {result['mosaic_kernel_calls']}", flush=True)
+    if result["config"]["attention"] == "pallas" and result["mosaic_kernel_calls"] != 3:
+        print(f"WARNING: {result['mosaic_kernel_calls']} Mosaic GPU kernel call sites in the compiled "
+              f"step, expected 3 (forward, dQ, dK/dV): XLA duplicated or split a kernel call "
+              f"(see docs/kernels/NOTES.md, v4)", flush=True)
     out = os.environ.get("OUT")
     if out:
         with open(os.path.join(out, f"train_step_{_TAG.value or 'default'}.json"), "w") as f:

@@ -1,0 +1,26 @@
+"""The benchmark tools' own logic: profile_summary's busy/idle accounting, train_step's kernel count."""
+from dsllm.bench.profile_summary import busy_line
+
+
+def test_busy_line_unions_overlaps_and_counts_long_gaps():
+    # [0, 10us) and [5, 20us) overlap -> busy 20us; gap of 2us (short); [22, 30us); gap 70us; [100, 110us)
+    us = 1_000
+    line = busy_line([(0, 10 * us), (5 * us, 20 * us), (22 * us, 30 * us), (100 * us, 110 * us)])
+    assert "span 0.1 ms" in line
+    assert "busy 0.0 ms (34.5%)" in line          # 38us of 110us
+    assert "0.1 ms in 1 gaps >= 5 us" in line      # only the 70us gap is long
+    assert line.endswith("4 kernels")
+
+
+def test_busy_line_without_events():
+    assert busy_line([]).startswith("span 0.0 ms, busy 0.0 ms")
+
+
+def test_mosaic_kernel_calls_counts_call_sites_in_optimised_hlo():
+    from dsllm.bench.train_step import mosaic_kernel_calls
+    hlo = """
+  %mpmd_map.14 = (bf16[8,4096,16,128]{3,2,1,0}, f32[8,16,4096]{2,1,0}) custom-call(%p0.2), custom_call_target="mosaic_gpu_v2", operand_layout_constraints={}
+  %mpmd_map.0 = (bf16[8,4096,16,128]{3,2,1,0}) custom-call(%a), custom_call_target="mosaic_gpu_v2"
+  %fmha = (bf16[8,4096,16,128]{3,2,1,0}) custom-call(%a), custom_call_target="__cudnn$fmhaSoftmax"
+"""
+    assert mosaic_kernel_calls(hlo) == 2
