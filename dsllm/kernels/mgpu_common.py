@@ -39,6 +39,10 @@ class Blocks:
     # over work items in schedule.py's order), or one program per tile (mgpu_forward). The
     # persistent one measured +7-8% forward on dense and packed rows (NOTES.md, v3).
     persistent_forward: bool = True
+    # The backward kernels' two compute warpgroups alternate on the tensor cores (the
+    # forward's ping-pong): while one computes P and dS, the other's matmuls run.
+    pingpong_dq: bool = False
+    pingpong_dkv: bool = False
     # Diagnostic only: apply the mask on every block (no unmasked fast path), to
     # measure what masking costs.
     mask_all_blocks: bool = False
@@ -58,6 +62,12 @@ class Blocks:
         sizes = [COMPUTE_WGS * self.block_q, self.block_kv, self.block_kv_dq,
                  COMPUTE_WGS * self.block_kv_dkv, self.block_q_dkv]
         return math.lcm(*sizes)
+
+
+def sync(schedule):
+    """Arrive on the ping-pong schedule barrier and wait for the other warpgroup's arrival."""
+    plgpu.barrier_arrive(schedule)
+    plgpu.barrier_wait(schedule)
 
 
 def tiled_smem(shape, dtype):

@@ -56,7 +56,7 @@ def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step,
 
         def qk(acc_ref):
             plgpu.wgmma(acc_ref, q_smem, k_smems.at[slot].T)
-            _sync(schedule)   # let the other warpgroup's softmax run meanwhile
+            mc.sync(schedule)   # let the other warpgroup's softmax run meanwhile
             return acc_ref[...]
         s = pl.run_scoped(qk, plgpu.ACC((bq, bkv), jnp.float32))
         plgpu.barrier_arrive(k_consumed.at[slot])
@@ -97,11 +97,6 @@ def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step,
     return bm.finalize(acc, m, l)
 
 
-def _sync(schedule):
-    plgpu.barrier_arrive(schedule)
-    plgpu.barrier_wait(schedule)
-
-
 def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, bounds_ref,
             o_ref, lse_ref,
             q_smems, k_smems, v_smems, lse_smems,
@@ -125,11 +120,11 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, bounds_ref,
         row_start = mc.load_vector(kv_start_ref.at[b, rows], mc.WGMMA_ROW)
         row_end = mc.load_vector(kv_end_ref.at[b, rows], mc.WGMMA_ROW)
         plgpu.barrier_wait(q_bars.at[wg])
-        pl.when(wg == 1)(lambda: _sync(schedule))
+        pl.when(wg == 1)(lambda: mc.sync(schedule))
         ring = (k_smems, v_smems, k_bars, v_bars, k_consumed, v_consumed)
         out, lse = consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, 0,
                                 bkv=bkv, stages=stages, sm_scale=sm_scale, interpret=interpret)
-        pl.when(wg == 0)(lambda: _sync(schedule))
+        pl.when(wg == 0)(lambda: mc.sync(schedule))
 
         q_smem[...] = out.astype(q_smem.dtype)   # Q is no longer needed: reuse its SMEM
         lse_smems.at[wg][...] = lse

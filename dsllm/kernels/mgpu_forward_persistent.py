@@ -53,7 +53,7 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
     @pl.when(wg < W)
     def _compute():
         plgpu.set_max_registers(mc.COMPUTE_REGISTERS, action="increase")
-        pl.when(wg == 1)(lambda: _sync(schedule))   # warpgroup 0 takes the tensor cores first
+        pl.when(wg == 1)(lambda: mc.sync(schedule))   # warpgroup 0 takes the tensor cores first
 
         def release_slot(step):
             """Item `step`'s outputs, stored from its slot, have been read out of SMEM: the
@@ -96,7 +96,7 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
 
         lax.fori_loop(0, n_steps, item_fn, jnp.int32(0))
         pl.when(n_steps > 0)(lambda: release_slot(n_steps - 1))
-        pl.when(wg == 0)(lambda: _sync(schedule))
+        pl.when(wg == 0)(lambda: mc.sync(schedule))
         plgpu.wait_smem_to_gmem(0)
 
     @pl.when(wg == W)
@@ -149,11 +149,6 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
         @pl.loop(lax.max(n_steps - Q_SLOTS, 0), n_steps)
         def _drain_q(step):
             plgpu.barrier_wait(q_consumed.at[lax.rem(step, Q_SLOTS)])
-
-
-def _sync(schedule):
-    plgpu.barrier_arrive(schedule)
-    plgpu.barrier_wait(schedule)
 
 
 def forward(q, k, v, kv_start, kv_end, table, *, sm_scale, blocks, max_programs, interpret):
