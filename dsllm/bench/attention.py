@@ -57,10 +57,6 @@ VARIANT_BLOCKS = {
     "maskall": Blocks(mask_all_blocks=True),   # diagnostic: what masking every block costs
     # the forward with one program per tile instead of the persistent forward
     "pertile": Blocks(persistent_forward=False),
-    # the backward kernels' warpgroups alternating on the tensor cores (v4)
-    "ppdq": Blocks(pingpong_dq=True),
-    "ppdkv": Blocks(pingpong_dkv=True),
-    "ppboth": Blocks(pingpong_dq=True, pingpong_dkv=True),
 }
 
 # Correctness only (no timing): what the bench shapes leave out.

@@ -30,10 +30,9 @@ from dsllm.kernels.mgpu_pipeline import produce, produce_kv_blocks
 def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv_end_ref,
                bounds_ref, dq_ref,
                q_smems, do_smems, k_smems, v_smems,
-               q_bars, do_bars, k_bars, v_bars, k_consumed, v_consumed, schedule,
-               *, bq, bkv, stages, groups, sm_scale, pingpong, interpret):
+               q_bars, do_bars, k_bars, v_bars, k_consumed, v_consumed,
+               *, bq, bkv, stages, groups, sm_scale, interpret):
     D = q_ref.shape[-1]
-    schedule = schedule if pingpong else None
     b = lax.axis_index("batch")
     h = lax.axis_index("heads")
     # Causal: later query tiles have more work; run them first to shorten the tail.
@@ -59,8 +58,6 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
         dq = plgpu.layout_cast(jnp.zeros((bq, D), jnp.float32), mc.WGMMA)
         plgpu.barrier_wait(q_bars.at[wg])
         plgpu.barrier_wait(do_bars.at[wg])
-        if schedule is not None:
-            pl.when(wg == 1)(lambda: mc.sync(schedule))   # warpgroup 0 takes the tensor cores first
 
         def step_fn(ki, dq, *, mask_start, mask_end):
             slot = lax.rem(ki - lo, stages)
@@ -72,8 +69,6 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
                 plgpu.wgmma(s_ref, q_smem, k_smems.at[slot].T)
                 plgpu.barrier_wait(v_bars.at[slot])
                 plgpu.wgmma(dp_ref, do_smem, v_smems.at[slot].T)
-                if schedule is not None:
-                    mc.sync(schedule)   # the other warpgroup's dQ matmul runs meanwhile
                 s2 = plgpu.wgmma_accumulator_load(s_ref, wait_n=1) * scale2
                 if mask_end:
                     s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0) if mask_start else None,
@@ -83,11 +78,9 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
             p, dp = pl.run_scoped(s_and_dp, plgpu.ACC(shape, jnp.float32),
                                   plgpu.ACC(shape, jnp.float32))
             plgpu.barrier_arrive(v_consumed.at[slot])
-            ds = bm.dlogits(p, dp, delta, 0).astype(k_smems.dtype)
-            if schedule is not None:
-                ds = lax.optimization_barrier(ds)
-                mc.sync(schedule)   # dS done; the tensor cores are ours again
-            dq = mc.mma_accumulate(dq, ds, k_smems.at[slot], interpret=interpret)
+            ds = bm.dlogits(p, dp, delta, 0)
+            dq = mc.mma_accumulate(dq, ds.astype(k_smems.dtype), k_smems.at[slot],
+                                   interpret=interpret)
             plgpu.barrier_arrive(k_consumed.at[slot])
             return dq
 
@@ -96,8 +89,6 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
         dq = lax.fori_loop(inner_lo, inner_hi,
                            functools.partial(step_fn, mask_start=False, mask_end=False), dq)
         dq = lax.fori_loop(inner_hi, hi, functools.partial(step_fn, mask_start=False, mask_end=True), dq)
-        if schedule is not None:
-            pl.when(wg == 0)(lambda: mc.sync(schedule))
 
         q_smem[...] = (dq * sm_scale).astype(q_smem.dtype)
         plgpu.commit_smem()
@@ -115,15 +106,13 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
 
 
 def consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, *, groups, stages, sm_scale,
-                     interpret, schedule=None):
+                     interpret):
     """A compute warpgroup's pass over one key tile: for each of the `groups` query heads of
     its key/value head, query blocks lo..hi-1 (Q, dO, lse, delta) from the ring.
 
     ring = (q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars,
     consumed); block qi of head g uses ring step g * (hi - lo) + qi - lo. bounds = (lo, hi,
     inner_lo, inner_hi). The caller has waited for K and V. Returns (dk, dv), dk not yet scaled.
-    schedule: the ping-pong barrier, or None: with it, this warpgroup hands the tensor cores to
-    the other one while it computes P and dS (the caller makes warpgroup 1 start one phase late).
     """
     q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars, consumed = ring
     lo, hi, inner_lo, inner_hi = bounds
@@ -144,8 +133,6 @@ def consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, *, groups
             plgpu.wgmma(s_ref, k_smem, q_smems.at[slot].T)
             plgpu.barrier_wait(do_bars.at[slot])
             plgpu.wgmma(dp_ref, v_smem, do_smems.at[slot].T)
-            if schedule is not None:
-                mc.sync(schedule)   # the other warpgroup's dV, dK matmuls run meanwhile
             plgpu.barrier_wait(lse_bars.at[slot])
             lse = mc.load_vector(lse_smems.at[slot], mc.WGMMA_COL)
             s2 = plgpu.wgmma_accumulator_load(s_ref, wait_n=1) * scale2
@@ -158,12 +145,9 @@ def consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, *, groups
                               plgpu.ACC(shape, jnp.float32))
         plgpu.barrier_wait(delta_bars.at[slot])
         delta = mc.load_vector(delta_smems.at[slot], mc.WGMMA_COL)
-        p16 = p.astype(do_smems.dtype)
-        ds16 = bm.dlogits(p, dp, delta, 1).astype(q_smems.dtype)
-        if schedule is not None:
-            p16, ds16 = lax.optimization_barrier((p16, ds16))
-            mc.sync(schedule)   # P and dS done; the tensor cores are ours again
-        dv, dk = mc.mma_accumulate_pair(dv, p16, do_smems.at[slot], dk, ds16, q_smems.at[slot],
+        ds = bm.dlogits(p, dp, delta, 1)
+        dv, dk = mc.mma_accumulate_pair(dv, p.astype(do_smems.dtype), do_smems.at[slot],
+                                        dk, ds.astype(q_smems.dtype), q_smems.at[slot],
                                         interpret=interpret)
         plgpu.barrier_arrive(consumed.at[slot])
         return dk, dv
@@ -194,8 +178,8 @@ def issue_query_block(q_ref, do_ref, lse_ref, delta_ref, ring, *, b, hq, qi, slo
 def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_ref,
                 bounds_ref, dk_ref, dv_ref,
                 k_smems, v_smems, q_smems, do_smems, lse_smems, delta_smems,
-                k_bars, v_bars, q_bars, do_bars, lse_bars, delta_bars, consumed, schedule,
-                *, bq, bkv, stages, groups, sm_scale, pingpong, interpret):
+                k_bars, v_bars, q_bars, do_bars, lse_bars, delta_bars, consumed,
+                *, bq, bkv, stages, groups, sm_scale, interpret):
     b = lax.axis_index("batch")
     kv_head = lax.axis_index("kv_heads")
     t = lax.axis_index("kv_tiles")
@@ -217,13 +201,9 @@ def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_
         row_end = mc.load_vector(q_end_ref.at[b, rows], mc.WGMMA_ROW)
         plgpu.barrier_wait(k_bars.at[wg])
         plgpu.barrier_wait(v_bars.at[wg])
-        if pingpong:
-            pl.when(wg == 1)(lambda: mc.sync(schedule))   # warpgroup 0 takes the tensor cores first
         dk, dv = consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds,
                                   groups=groups, stages=stages, sm_scale=sm_scale,
-                                  interpret=interpret, schedule=schedule if pingpong else None)
-        if pingpong:
-            pl.when(wg == 0)(lambda: mc.sync(schedule))
+                                  interpret=interpret)
         k_smem[...] = (dk * sm_scale).astype(k_smem.dtype)
         v_smem[...] = dv.astype(v_smem.dtype)
         plgpu.commit_smem()
@@ -265,7 +245,7 @@ def dq(q, k, v, do, lse, delta, kv_start, kv_end, bounds, *, sm_scale, blocks, i
     stages = min(blocks.stages, S // bkv)
     return plgpu.kernel(
         functools.partial(_dq_kernel, bq=bq, bkv=bkv, stages=stages, groups=groups,
-                          sm_scale=sm_scale, pingpong=blocks.pingpong_dq, interpret=flag),
+                          sm_scale=sm_scale, interpret=flag),
         out_type=jax.ShapeDtypeStruct(q.shape, q.dtype),
         scratch_types=(
             mc.tiled_smem((mc.COMPUTE_WGS, bq, D), q.dtype),
@@ -278,7 +258,6 @@ def dq(q, k, v, do, lse, delta, kv_start, kv_end, bounds, *, sm_scale, blocks, i
             plgpu.Barrier(num_barriers=stages),
             plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS, num_barriers=stages),
             plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS, num_barriers=stages),
-            plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS),   # ping-pong schedule (if pingpong_dq)
         ),
         grid=(H, S // (mc.COMPUTE_WGS * bq), B),
         grid_names=("heads", "q_tiles", "batch"),
@@ -296,7 +275,7 @@ def dkv(q, k, v, do, lse, delta, q_start, q_end, bounds, *, sm_scale, blocks, in
     stages = min(blocks.stages, S // bq)
     return plgpu.kernel(
         functools.partial(_dkv_kernel, bq=bq, bkv=bkv, stages=stages, groups=groups,
-                          sm_scale=sm_scale, pingpong=blocks.pingpong_dkv, interpret=flag),
+                          sm_scale=sm_scale, interpret=flag),
         out_type=(jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)),
         scratch_types=(
             mc.tiled_smem((mc.COMPUTE_WGS, bkv, D), k.dtype),
@@ -312,7 +291,6 @@ def dkv(q, k, v, do, lse, delta, q_start, q_end, bounds, *, sm_scale, blocks, in
             plgpu.Barrier(num_barriers=stages),
             plgpu.Barrier(num_barriers=stages),
             plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS, num_barriers=stages),
-            plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS),   # ping-pong schedule (if pingpong_dkv)
         ),
         grid=(K, S // (mc.COMPUTE_WGS * bkv), B),
         grid_names=("kv_heads", "kv_tiles", "batch"),

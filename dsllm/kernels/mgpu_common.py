@@ -39,10 +39,6 @@ class Blocks:
     # over work items in schedule.py's order), or one program per tile (mgpu_forward). The
     # persistent one measured +7-8% forward on dense and packed rows (NOTES.md, v3).
     persistent_forward: bool = True
-    # The backward kernels' two compute warpgroups alternate on the tensor cores (the
-    # forward's ping-pong): while one computes P and dS, the other's matmuls run.
-    pingpong_dq: bool = False
-    pingpong_dkv: bool = False
     # Diagnostic only: apply the mask on every block (no unmasked fast path), to
     # measure what masking costs.
     mask_all_blocks: bool = False

@@ -66,30 +66,3 @@ def test_random_shapes(seed):
     seed, B, S, H, K, D, causal, seg = _random_case(seed)
     q, k, v, do = random_qkv(10 + seed, B, S, H, K, D)
     compare_with_reference(mosaic, q, k, v, do, seg, causal=causal)
-
-
-def test_pingpong_backward_equals_the_default_backward():
-    """Blocks(pingpong_dq, pingpong_dkv): the backward's compute warpgroups alternate on a
-    schedule barrier. Same math in the same order per warpgroup, so the gradients must be
-    bit-equal to the default's, and the interpreter checks every barrier phase is awaited
-    (a warpgroup that synced once too often or too rarely would deadlock or fail there)."""
-    import jax
-    from dsllm.kernels.mgpu_common import Blocks
-
-    seg = segments_from_lengths([140, 5, 1, 30, 60, (0, 20)])
-    q, k, v, do = random_qkv(3, 1, 256, 4, 1, 64)
-
-    def grads(blocks):
-        loss = lambda q, k, v: (flash_attention(q, k, v, seg, causal=True, backend="mosaic_gpu",
-                                                interpret=True, blocks=blocks) * do).sum()
-        return jax.grad(loss, argnums=(0, 1, 2))(q, k, v)
-
-    default = grads(Blocks())
-    pingpong = grads(Blocks(pingpong_dq=True, pingpong_dkv=True))
-    for name, a, b in zip(("dq", "dk", "dv"), default, pingpong):
-        np.testing.assert_array_equal(np.asarray(a, np.float32), np.asarray(b, np.float32), name)
-    compare_with_reference(
-        lambda q, k, v, s, causal: flash_attention(q, k, v, s, causal=causal, backend="mosaic_gpu",
-                                                   interpret=True,
-                                                   blocks=Blocks(pingpong_dq=True, pingpong_dkv=True)),
-        q, k, v, do, seg, causal=True)
