@@ -57,9 +57,6 @@ VARIANT_BLOCKS = {
     "maskall": Blocks(mask_all_blocks=True),   # diagnostic: what masking every block costs
     # the forward with one program per tile instead of the persistent forward
     "pertile": Blocks(persistent_forward=False),
-    "dkvs3": Blocks(stages_dkv=3),          # a 3-deep SMEM ring in the dK/dV kernel
-    "dkvs4": Blocks(stages_dkv=4),
-    "dkvq128": Blocks(block_q_dkv=128),     # dK/dV streams 128-query blocks (N=128 matmuls)
 }
 
 # Correctness only (no timing): what the bench shapes leave out.

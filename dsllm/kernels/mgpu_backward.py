@@ -272,7 +272,7 @@ def dkv(q, k, v, do, lse, delta, q_start, q_end, bounds, *, sm_scale, blocks, in
     groups = H // K
     flag = bool(interpret)
     bq, bkv = blocks.block_q_dkv, blocks.block_kv_dkv
-    stages = min(blocks.stages_dkv, S // bq)
+    stages = min(blocks.stages, S // bq)
     return plgpu.kernel(
         functools.partial(_dkv_kernel, bq=bq, bkv=bkv, stages=stages, groups=groups,
                           sm_scale=sm_scale, interpret=flag),

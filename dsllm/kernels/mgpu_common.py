@@ -34,8 +34,7 @@ class Blocks:
     block_kv_dq: int = 128   # dq: keys per streamed block (128 measured 2% faster than 64)
     block_kv_dkv: int = 64   # dk/dv: key rows per compute warpgroup
     block_q_dkv: int = 64    # dk/dv: queries per streamed block
-    stages: int = 2          # depth of the SMEM ring for streamed blocks (forward, dQ)
-    stages_dkv: int = 2      # the same for the dK/dV kernel (its resident tile is smaller)
+    stages: int = 2          # depth of the SMEM ring for streamed blocks
     # The forward as a persistent kernel (mgpu_forward_persistent: one program per SM looping
     # over work items in schedule.py's order), or one program per tile (mgpu_forward). The
     # persistent one measured +7-8% forward on dense and packed rows (NOTES.md, v3).
@@ -49,9 +48,8 @@ class Blocks:
             val = getattr(self, f.name)
             if f.name.startswith("block_") and val % 64:
                 raise ValueError(f"Blocks.{f.name}={val} must be a multiple of 64")
-        for name in ("stages", "stages_dkv"):
-            if getattr(self, name) < 2:
-                raise ValueError(f"Blocks.{name}={getattr(self, name)} must be at least 2")
+        if self.stages < 2:
+            raise ValueError(f"Blocks.stages={self.stages} must be at least 2")
 
     @property
     def seq_multiple(self):
