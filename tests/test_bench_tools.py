@@ -24,3 +24,12 @@ def test_mosaic_kernel_calls_counts_call_sites_in_optimised_hlo():
   %fmha = (bf16[8,4096,16,128]{3,2,1,0}) custom-call(%a), custom_call_target="__cudnn$fmhaSoftmax"
 """
     assert mosaic_kernel_calls(hlo) == 2
+
+
+def test_expected_kernel_calls_follow_the_remat_policies():
+    """The policies that keep the attention results (model.transformer.REMAT_POLICIES) run the
+    forward once; the others run it again in the backward."""
+    from dsllm.bench.train_step import expected_kernel_calls
+    from dsllm.model.transformer import REMAT_POLICIES
+    assert {p: expected_kernel_calls(p) for p in REMAT_POLICIES} == {
+        "none": 3, "dots": 4, "dots_attn": 3, "qkv_attn": 3, "full": 4}
