@@ -13,6 +13,9 @@ and gradients are checked against the fp32 reference on a subset of heads (one
 key/value group); a wrong kernel gets no speed printed. --small runs tiny shapes
 (on CPU through the kernels' interpreters) to test this script itself.
 Writes the results as JSON to --out (default $OUT/bench_attention.json if $OUT is set).
+--profile_dir=DIR also traces 5 forward+backward calls of each implementation and prints
+where their device time goes (dsllm.bench.profile_summary): per kernel, launches and the
+mean time per launching op, e.g. our forward, dQ and dK/dV kernels apart.
 """
 import json
 import os
@@ -42,6 +45,7 @@ VARIANTS = flags.DEFINE_string(
     "variants", "", "extra pallas block configs to time, e.g. bkv64,bkv64s3,maskall "
     "(see VARIANT_BLOCKS); the default config is always timed as 'pallas'")
 EXTRA = flags.DEFINE_bool("extra_checks", True, "also check EXTRA_CHECKS cases (pallas only)")
+PROFILE_DIR = flags.DEFINE_string("profile_dir", "", "trace fwd+bwd of each implementation under here")
 GRAD_TOL = flags.DEFINE_float("grad_tol", 2e-2, "max relative L2 error of dq, dk, dv")
 
 # name: (B, S, H, KVH, D, packed documents per row or 0)
@@ -140,6 +144,18 @@ def median_seconds(f, *args, burst=5):
     return statistics.median(times)
 
 
+def profile(f, args, directory, calls=5):
+    """Trace `calls` calls of f and print the summary's first lines. Run with
+    XLA_FLAGS=--xla_gpu_enable_command_buffer= to see XLA op names (e.g. mpmd_map.N per kernel)
+    rather than the command buffer that holds them."""
+    from dsllm.bench.profile_summary import summarize
+    with jax.profiler.trace(directory):
+        outs = [f(*args) for _ in range(calls)]
+        jax.block_until_ready(outs)
+    print(f"-- profile of {calls} calls, {directory}\n" + "\n".join(summarize(directory, 6).splitlines()[:14]),
+          flush=True)
+
+
 def rel_err(x, ref):
     x, ref = x.astype(jnp.float32), ref.astype(jnp.float32)
     return float(jnp.linalg.norm(x - ref) / jnp.linalg.norm(ref))
@@ -224,6 +240,8 @@ def run_shape(name, results, save, variants):
             grad = jax.jit(jax.grad(lambda q, k, v, f=f: f(q, k, v, seg).astype(jnp.float32).sum(),
                                     argnums=(0, 1, 2)))
             t2 = median_seconds(grad, q, k, v)
+            if PROFILE_DIR.value:
+                profile(grad, (q, k, v), os.path.join(PROFILE_DIR.value, key))
             results[key + ".fwdbwd_ms"] = t2 * 1e3
             results[key + ".fwdbwd_tflops"] = 3.5 * fwd_flops / t2 / 1e12
             print(f"{key}: fwd {t * 1e3:.3f} ms {fwd_flops / t / 1e12:.1f} TFLOP/s | fwd+bwd "
