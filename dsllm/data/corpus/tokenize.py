@@ -9,6 +9,7 @@ a hash of its id falls below `validation_fraction` (so the split is stable acros
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -75,9 +76,67 @@ class TokenizeToShards(PipelineStep):
             self.stat_update(f"docs/source/{src}", f"docs/split/{split}")
 
 
+MERGE_PLAN = ".merge-plan.json"
+
+
 def merge_parts(parts_dir: str, out_dir: str, extra: dict | None = None) -> dict:
     """Moves every part's shards into `out_dir` under global names and writes one manifest in
-    the `dsllm-tokens-v1` format (same fields `ShardWriter.close` writes)."""
+    the `dsllm-tokens-v1` format (same fields `ShardWriter.close` writes).
+
+    Resumable: the moves and the manifest are decided first and written to out_dir/MERGE_PLAN,
+    then carried out; a merge that crashed (in a move, before the manifest or while removing
+    the parts) is finished by calling this again. Each move is one os.replace, so a shard is
+    either still in its part or already in out_dir, never half-copied.
+    """
+    plan_path = os.path.join(out_dir, MERGE_PLAN)
+    if os.path.exists(plan_path):
+        with open(plan_path) as f:
+            plan = json.load(f)
+        _check_plan_matches_parts(plan, parts_dir, plan_path)
+    else:
+        plan = _merge_plan(parts_dir, out_dir, extra)
+        os.makedirs(out_dir, exist_ok=True)
+        if os.path.exists(os.path.join(out_dir, shard_format.MANIFEST)):
+            os.remove(os.path.join(out_dir, shard_format.MANIFEST))   # not valid until the moves end
+        with open(plan_path + ".tmp", "w") as f:
+            json.dump(plan, f)
+        os.replace(plan_path + ".tmp", plan_path)
+    for src, dst in plan["moves"]:
+        if os.path.exists(src):
+            os.replace(src, dst)
+        elif not os.path.exists(dst):
+            raise shard_format.DatasetError(
+                f"merging token shards: {src} is missing and was not moved to {dst}. The parts in "
+                f"{parts_dir} are incomplete: delete {out_dir} and {parts_dir} and re-run the tokenize stage.")
+    manifest = shard_format.write_manifest(out_dir, plan["meta"], plan["shards"])
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    os.remove(plan_path)
+    return manifest
+
+
+def _part_shards(manifest: dict) -> dict:
+    return {split: [[e["file"], e["documents"], e["tokens"]] for e in v["shards"]]
+            for split, v in manifest["splits"].items()}
+
+
+def _check_plan_matches_parts(plan: dict, parts_dir: str, plan_path: str):
+    """A resumed merge must be the one its plan was made for: every part still on disk must
+    hold the shards the plan recorded for it (a re-run tokenize stage writes other ones)."""
+    for d in sorted(os.listdir(parts_dir)) if os.path.isdir(parts_dir) else []:
+        mpath = os.path.join(parts_dir, d, shard_format.MANIFEST)
+        if os.path.exists(mpath):
+            if _part_shards(shard_format.read_manifest(mpath)) != plan["parts"].get(d):
+                raise shard_format.DatasetError(
+                    f"{plan_path} is a merge plan for other parts than those now in {parts_dir} "
+                    f"(part {d} differs): a tokenize stage ran again after a merge crashed. Delete "
+                    f"{plan_path} and re-run the merge.")
+
+
+def _merge_plan(parts_dir: str, out_dir: str, extra: dict | None) -> dict:
+    """{moves: [(part shard, out_dir shard)], shards: manifest entries per split, meta: manifest
+    fields, parts: each part's shards as its manifest lists them}."""
+    if not os.path.isdir(parts_dir):
+        raise shard_format.DatasetError(f"no tokenized parts in {parts_dir}")
     parts = sorted(d for d in os.listdir(parts_dir) if os.path.isdir(os.path.join(parts_dir, d)))
     manifests = [shard_format.read_manifest(os.path.join(parts_dir, d)) for d in parts]
     if not manifests:
@@ -87,10 +146,7 @@ def merge_parts(parts_dir: str, out_dir: str, extra: dict | None = None) -> dict
         for k in ("tokenizer", "vocab_size", "bos_id", "eos_id"):
             if m[k] != first[k]:
                 raise shard_format.DatasetError(f"parts disagree on {k}: {m[k]!r} vs {first[k]!r}")
-    os.makedirs(out_dir, exist_ok=True)
-    if os.path.exists(os.path.join(out_dir, shard_format.MANIFEST)):
-        os.remove(os.path.join(out_dir, shard_format.MANIFEST))
-    shards = {}
+    moves, shards = [], {}
     for split in sorted({s for m in manifests for s in m["splits"]}):
         entries = [(m["root"], e) for m in manifests for e in m["splits"].get(split, {}).get("shards", [])
                    if e["documents"]]
@@ -99,12 +155,11 @@ def merge_parts(parts_dir: str, out_dir: str, extra: dict | None = None) -> dict
         shards[split] = []
         for i, (root, e) in enumerate(entries):
             name = shard_format.shard_name(split, i, len(entries))
-            os.replace(os.path.join(root, e["file"]), os.path.join(out_dir, name))
+            moves.append((os.path.join(root, e["file"]), os.path.join(out_dir, name)))
             shards[split].append(dict(e, file=name))
     meta = {k: first[k] for k in ("tokenizer", "vocab_size", "bos_id", "eos_id")}
-    manifest = shard_format.write_manifest(out_dir, {**meta, **(extra or {})}, shards)
-    shutil.rmtree(parts_dir)
-    return manifest
+    return {"moves": moves, "shards": shards, "meta": {**meta, **(extra or {})},
+            "parts": {d: _part_shards(m) for d, m in zip(parts, manifests)}}
 
 
 class MergeShards(PipelineStep):
