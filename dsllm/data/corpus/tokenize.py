@@ -109,7 +109,8 @@ def merge_parts(parts_dir: str, out_dir: str, extra: dict | None = None) -> dict
                 f"merging token shards: {src} is missing and was not moved to {dst}. The parts in "
                 f"{parts_dir} are incomplete: delete {out_dir} and {parts_dir} and re-run the tokenize stage.")
     manifest = shard_format.write_manifest(out_dir, plan["meta"], plan["shards"])
-    shutil.rmtree(parts_dir, ignore_errors=True)
+    if os.path.exists(parts_dir):   # a resumed merge may find it already (partly) removed
+        shutil.rmtree(parts_dir)
     os.remove(plan_path)
     return manifest
 
