@@ -155,7 +155,7 @@ def _attention_fwd(q, k, v, plan, sm_scale, interpret):
     # In a layer scan the residuals are written into stacked [layers, ...] buffers. XLA's GPU
     # dynamic-slice fusion fuses such a write with the kernel call that produces it, and when
     # the output has other users (the next projection) it keeps a second copy of the call for
-    # them: the forward kernel ran twice per layer (+1.1 ms per layer at B8 S4096 H16, 3% of
+    # them: the forward kernel ran twice per layer (+1.1 ms per layer at B8 S4096 H16, 4% of
     # the 1.6B train step; NOTES.md v4).
     # The barrier hides the call from that rewrite.
     out, lse = jax.lax.optimization_barrier((out, lse))
