@@ -69,10 +69,8 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
                 plgpu.wgmma(s_ref, q_smem, k_smems.at[slot].T)
                 plgpu.barrier_wait(v_bars.at[slot])
                 plgpu.wgmma(dp_ref, do_smem, v_smems.at[slot].T)
-                s2 = plgpu.wgmma_accumulator_load(s_ref, wait_n=1) * scale2
-                if mask_end:
-                    s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0) if mask_start else None,
-                                       mc.bcast(row_end, shape, 0), ki * bkv + mc.iota(shape, 1))
+                s2 = mc.mask_block(plgpu.wgmma_accumulator_load(s_ref, wait_n=1) * scale2,
+                                   row_start, row_end, ki * bkv, mask_start=mask_start, mask_end=mask_end)
                 p = bm.probs_from_lse(s2, lse, 0)
                 return p, dp_ref[...]
             p, dp = pl.run_scoped(s_and_dp, plgpu.ACC(shape, jnp.float32),
@@ -84,11 +82,7 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
             plgpu.barrier_arrive(k_consumed.at[slot])
             return dq
 
-        # Head blocks: both compares; inner: none; tail: the end's (block_math.block_bounds).
-        dq = lax.fori_loop(lo, inner_lo, functools.partial(step_fn, mask_start=True, mask_end=True), dq)
-        dq = lax.fori_loop(inner_lo, inner_hi,
-                           functools.partial(step_fn, mask_start=False, mask_end=False), dq)
-        dq = lax.fori_loop(inner_hi, hi, functools.partial(step_fn, mask_start=False, mask_end=True), dq)
+        dq = mc.over_blocks(step_fn, (lo, hi, inner_lo, inner_hi), dq)
 
         q_smem[...] = (dq * sm_scale).astype(q_smem.dtype)
         plgpu.commit_smem()
@@ -115,7 +109,7 @@ def consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, *, groups
     inner_lo, inner_hi). The caller has waited for K and V. Returns (dk, dv), dk not yet scaled.
     """
     q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars, consumed = ring
-    lo, hi, inner_lo, inner_hi = bounds
+    lo, hi = bounds[:2]
     bkv, D = k_smem.shape
     bq = q_smems.shape[1]
     scale2 = sm_scale * bm.LOG2E
@@ -135,10 +129,8 @@ def consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, *, groups
             plgpu.wgmma(dp_ref, v_smem, do_smems.at[slot].T)
             plgpu.barrier_wait(lse_bars.at[slot])
             lse = mc.load_vector(lse_smems.at[slot], mc.WGMMA_COL)
-            s2 = plgpu.wgmma_accumulator_load(s_ref, wait_n=1) * scale2
-            if mask_end:
-                s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0) if mask_start else None,
-                                   mc.bcast(row_end, shape, 0), qi * bq + mc.iota(shape, 1))
+            s2 = mc.mask_block(plgpu.wgmma_accumulator_load(s_ref, wait_n=1) * scale2,
+                               row_start, row_end, qi * bq, mask_start=mask_start, mask_end=mask_end)
             p = bm.probs_from_lse(s2, lse, 1)
             return p, dp_ref[...]
         p, dp = pl.run_scoped(p_and_dp, plgpu.ACC(shape, jnp.float32),
@@ -153,14 +145,7 @@ def consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, *, groups
         return dk, dv
 
     def head_fn(g, carry):
-        # Head blocks: both compares; inner: none; tail: the end's (block_math.block_bounds).
-        step = functools.partial(step_fn, g=g)
-        carry = lax.fori_loop(lo, inner_lo, functools.partial(step, mask_start=True, mask_end=True),
-                              carry)
-        carry = lax.fori_loop(inner_lo, inner_hi,
-                              functools.partial(step, mask_start=False, mask_end=False), carry)
-        return lax.fori_loop(inner_hi, hi, functools.partial(step, mask_start=False, mask_end=True),
-                             carry)
+        return mc.over_blocks(functools.partial(step_fn, g=g), bounds, carry)
 
     return lax.fori_loop(0, groups, head_fn, (dk, dv))
 

@@ -11,11 +11,14 @@ plain matmul of the same operands. Everything else (TMA, barriers, pipeline
 order, block bounds, masks, softmax) is the same code in both modes.
 """
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 import jax.experimental.pallas as pl
 import jax.experimental.pallas.mosaic_gpu as plgpu
+
+from dsllm.kernels import block_math as bm
 
 WGMMA = plgpu.Layout.WGMMA
 WGMMA_ROW = plgpu.Layout.WGMMA.reduce(1)   # one value per row of a WGMMA tile
@@ -64,6 +67,30 @@ def sync(schedule):
     """Arrive on the ping-pong schedule barrier and wait for the other warpgroup's arrival."""
     plgpu.barrier_arrive(schedule)
     plgpu.barrier_wait(schedule)
+
+
+def over_blocks(step_fn, bounds, carry):
+    """carry = step_fn(i, carry, mask_start=..., mask_end=...) for the streamed blocks
+    i in [lo, hi) of bounds = (lo, hi, inner_lo, inner_hi) (block_math.block_bounds): the head
+    blocks [lo, inner_lo) need both compares, the inner ones none, the tail [inner_hi, hi)
+    only the end's. Three loops, so that each body is compiled with only the compares it needs."""
+    lo, hi, inner_lo, inner_hi = bounds
+    carry = jax.lax.fori_loop(lo, inner_lo, functools.partial(step_fn, mask_start=True, mask_end=True),
+                              carry)
+    carry = jax.lax.fori_loop(inner_lo, inner_hi,
+                              functools.partial(step_fn, mask_start=False, mask_end=False), carry)
+    return jax.lax.fori_loop(inner_hi, hi, functools.partial(step_fn, mask_start=False, mask_end=True),
+                             carry)
+
+
+def mask_block(s2, row_start, row_end, first_col, *, mask_start, mask_end):
+    """s2 [R, C] (WGMMA layout) with the pairs outside [row_start, row_end) of its rows masked,
+    columns numbered from first_col; as over_blocks asks (no compare, or the end's only)."""
+    if not mask_end:
+        return s2
+    shape = s2.shape
+    return bm.range_mask(s2, bcast(row_start, shape, 0) if mask_start else None,
+                         bcast(row_end, shape, 0), first_col + iota(shape, 1))
 
 
 def tiled_smem(shape, dtype):

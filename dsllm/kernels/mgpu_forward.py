@@ -36,7 +36,7 @@ def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step,
     every row attends at least itself, so hi > lo).
     """
     k_smems, v_smems, k_bars, v_bars, k_consumed, v_consumed = ring
-    lo, hi, inner_lo, inner_hi = bounds
+    lo, hi = bounds[:2]
     bq, D = q_smem.shape
     scale2 = sm_scale * bm.LOG2E
     m = plgpu.layout_cast(jnp.full((bq,), -jnp.inf, jnp.float32), mc.WGMMA_ROW)
@@ -63,11 +63,8 @@ def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step,
         if after_first_block is not None:
             pl.when(ki == lo)(after_first_block)
 
-        s2 = s * scale2
-        if mask_end:
-            shape = (bq, bkv)
-            s2 = bm.range_mask(s2, mc.bcast(row_start, shape, 0) if mask_start else None,
-                               mc.bcast(row_end, shape, 0), ki * bkv + mc.iota(shape, 1))
+        s2 = mc.mask_block(s * scale2, row_start, row_end, ki * bkv,
+                           mask_start=mask_start, mask_end=mask_end)
         p, m, l, alpha = bm.softmax_update(s2, m, l)
         acc = acc * mc.bcast(alpha, acc.shape, 0)
         p16 = p.astype(v_smems.dtype)
@@ -86,14 +83,7 @@ def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step,
         plgpu.barrier_arrive(v_consumed.at[slot])
         return acc, m, l
 
-    carry = (acc, m, l)
-    carry = lax.fori_loop(lo, inner_lo, functools.partial(step_fn, mask_start=True, mask_end=True),
-                          carry)
-    carry = lax.fori_loop(inner_lo, inner_hi,
-                          functools.partial(step_fn, mask_start=False, mask_end=False), carry)
-    # Tail blocks need only the end compare (block_math.block_bounds).
-    acc, m, l = lax.fori_loop(inner_hi, hi, functools.partial(step_fn, mask_start=False,
-                                                              mask_end=True), carry)
+    acc, m, l = mc.over_blocks(step_fn, bounds, (acc, m, l))
     return bm.finalize(acc, m, l)
 
 
