@@ -61,8 +61,6 @@ VARIANT_BLOCKS = {
     "maskall": Blocks(mask_all_blocks=True),   # diagnostic: what masking every block costs
     # the forward with one program per tile instead of the persistent forward
     "pertile": Blocks(persistent_forward=False),
-    "overlap": Blocks(overlap_forward=True),
-    "overlappertile": Blocks(overlap_forward=True, persistent_forward=False),
 }
 
 # Correctness only (no timing): what the bench shapes leave out.

@@ -42,9 +42,6 @@ class Blocks:
     # over work items in schedule.py's order), or one program per tile (mgpu_forward). The
     # persistent one measured +7-8% forward on dense and packed rows (NOTES.md, v3).
     persistent_forward: bool = True
-    # The forward's intra-warpgroup overlap (mgpu_forward.consume_tile_overlapped): a
-    # warpgroup's softmax of block j runs while its own P.V of block j-1 is in flight.
-    overlap_forward: bool = False
     # Diagnostic only: apply the mask on every block (no unmasked fast path), to
     # measure what masking costs.
     mask_all_blocks: bool = False
@@ -140,36 +137,6 @@ def mma_accumulate_pair(acc0, a0, b0_ref, acc1, a1, b1_ref, *, interpret):
         plgpu.wgmma(acc0_ref, a0, b0_ref)
         plgpu.wgmma(acc1_ref, a1, b1_ref)
     return pl.run_state(body)((plgpu.ACC.init(acc0), plgpu.ACC.init(acc1)))
-
-
-def mma_overlapped(issue_s, s_shape, acc, a, b_ref, consume, outs_like, *, after_issue,
-                   interpret):
-    """(acc + a @ b_ref, consume(s)) where s is the fp32 [s_shape] product that
-    issue_s(s_ref) issues (a wgmma into s_ref), a is in registers and b in SMEM.
-
-    Compiled: s's matmul is issued first, then acc's, then after_issue runs; consume(s)
-    runs as soon as s is ready (a wgmma wait that leaves the second matmul in flight),
-    and acc is awaited only after it. consume returns arrays shaped like outs_like.
-    """
-    if interpret:
-        s = pl.run_scoped(lambda s_ref: (issue_s(s_ref), s_ref[...])[1],
-                          plgpu.ACC(s_shape, jnp.float32))
-        after_issue()
-        return acc + jnp.dot(a, b_ref[...], preferred_element_type=jnp.float32), consume(s)
-
-    def body(refs):
-        acc_ref, *out_refs = refs
-
-        def issue_both(s_ref):
-            issue_s(s_ref)
-            plgpu.wgmma(acc_ref, a, b_ref)
-            after_issue()
-            return plgpu.wgmma_accumulator_load(s_ref, wait_n=1)   # s only
-        s = pl.run_scoped(issue_both, plgpu.ACC(s_shape, jnp.float32))
-        for ref, value in zip(out_refs, consume(s), strict=True):
-            ref[...] = value
-    acc, *outs = pl.run_state(body)((plgpu.ACC.init(acc), *outs_like))
-    return acc, tuple(outs)
 
 
 def load_vector(ref, layout):

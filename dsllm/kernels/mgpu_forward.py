@@ -87,94 +87,11 @@ def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step,
     return bm.finalize(acc, m, l)
 
 
-def consume_tile_overlapped(q_smem, ring, schedule, row_start, row_end, bounds, first_step, *,
-                            bkv, stages, sm_scale, interpret, after_first_block=None):
-    """consume_tile with FA3's intra-warpgroup overlap: the same arguments, the same result.
-
-    Step ki issues S_ki = Q K_ki^T and then O += P_{ki-1} V_{ki-1} (block ki-1's
-    probabilities, kept in registers), waits only for S_ki, and runs block ki's mask and
-    softmax while that P.V matmul is still on the tensor cores; it then waits for the
-    P.V and rescales O by block ki's alpha. So a warpgroup's own softmax overlaps its own
-    matmul, on top of the ping-pong with the other warpgroup. The first block (no P.V
-    before it) and the last P.V (no S after it) are peeled off; the first block is
-    masked with both compares, whatever its kind (one block per tile).
-    Costs: a second S tile and the previous P live at once (~96 more registers per thread).
-    """
-    k_smems, v_smems, k_bars, v_bars, k_consumed, v_consumed = ring
-    lo, hi, inner_lo, inner_hi = bounds
-    bq, D = q_smem.shape
-    scale2 = sm_scale * bm.LOG2E
-
-    def slot_of(ki):
-        return lax.rem(first_step + ki - lo, stages)
-
-    def issue_s(ki):
-        return lambda s_ref: plgpu.wgmma(s_ref, q_smem, k_smems.at[slot_of(ki)].T)
-
-    def softmax_of(ki, m, l, mask_start, mask_end):
-        """Block ki's mask and online softmax, from the running (m, l): (P bf16, m, l, alpha)."""
-        def fn(s):
-            plgpu.barrier_arrive(k_consumed.at[slot_of(ki)])
-            s2 = mc.mask_block(s * scale2, row_start, row_end, ki * bkv,
-                               mask_start=mask_start, mask_end=mask_end)
-            p, m_new, l_new, alpha = bm.softmax_update(s2, m, l)
-            return p.astype(v_smems.dtype), m_new, l_new, alpha
-        return fn
-
-    def wait_for_next_step(ki):
-        """End of block ki's softmax phase: hand the tensor cores to the other warpgroup and
-        wait, meanwhile, for what the next step issues with (K_{ki+1}, V_ki)."""
-        plgpu.barrier_arrive(schedule)
-        @pl.when(ki + 1 < hi)
-        def _():
-            plgpu.barrier_wait(k_bars.at[slot_of(ki + 1)])
-        plgpu.barrier_wait(v_bars.at[slot_of(ki)])
-        plgpu.barrier_wait(schedule)
-
-    # Block lo: S only.
-    m = plgpu.layout_cast(jnp.full((bq,), -jnp.inf, jnp.float32), mc.WGMMA_ROW)
-    l = plgpu.layout_cast(jnp.zeros((bq,), jnp.float32), mc.WGMMA_ROW)
-    plgpu.barrier_wait(k_bars.at[slot_of(lo)])
-
-    def first_s(s_ref):
-        issue_s(lo)(s_ref)
-        mc.sync(schedule)   # let the other warpgroup's softmax run meanwhile
-        return s_ref[...]
-    s = pl.run_scoped(first_s, plgpu.ACC((bq, bkv), jnp.float32))
-    p16, m, l, _ = softmax_of(lo, m, l, True, True)(s)
-    if after_first_block is not None:
-        after_first_block()
-    acc = plgpu.layout_cast(jnp.zeros((bq, D), jnp.float32), mc.WGMMA)
-    wait_for_next_step(lo)
-
-    def step_fn(ki, carry, *, mask_start, mask_end):
-        acc, p16, m, l = carry
-        acc, (p16, m, l, alpha) = mc.mma_overlapped(
-            issue_s(ki), (bq, bkv), acc, p16, v_smems.at[slot_of(ki - 1)],
-            softmax_of(ki, m, l, mask_start, mask_end), (p16, m, l, m),
-            after_issue=lambda: mc.sync(schedule), interpret=interpret)
-        plgpu.barrier_arrive(v_consumed.at[slot_of(ki - 1)])
-        acc = acc * mc.bcast(alpha, acc.shape, 0)
-        wait_for_next_step(ki)
-        return acc, p16, m, l
-
-    rest_lo = lo + 1
-    rest_inner_lo = lax.clamp(rest_lo, inner_lo, hi)
-    rest_bounds = (rest_lo, hi, rest_inner_lo, lax.clamp(rest_inner_lo, inner_hi, hi))
-    acc, p16, m, l = mc.over_blocks(step_fn, rest_bounds, (acc, p16, m, l))
-
-    # The last block's P.V.
-    acc = mc.mma_accumulate(acc, p16, v_smems.at[slot_of(hi - 1)], interpret=interpret)
-    plgpu.barrier_arrive(v_consumed.at[slot_of(hi - 1)])
-    return bm.finalize(acc, m, l)
-
-
 def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, bounds_ref,
             o_ref, lse_ref,
             q_smems, k_smems, v_smems, lse_smems,
             q_bars, k_bars, v_bars, k_consumed, v_consumed, schedule,
-            *, bq, bkv, stages, groups, sm_scale, overlap, interpret):
-    consume = consume_tile_overlapped if overlap else consume_tile
+            *, bq, bkv, stages, groups, sm_scale, interpret):
     b = lax.axis_index("batch")
     h = lax.axis_index("heads")
     # Causal: later query tiles have more work; run them first to shorten the tail.
@@ -195,8 +112,8 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, bounds_ref,
         plgpu.barrier_wait(q_bars.at[wg])
         pl.when(wg == 1)(lambda: mc.sync(schedule))
         ring = (k_smems, v_smems, k_bars, v_bars, k_consumed, v_consumed)
-        out, lse = consume(q_smem, ring, schedule, row_start, row_end, bounds, 0,
-                           bkv=bkv, stages=stages, sm_scale=sm_scale, interpret=interpret)
+        out, lse = consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, 0,
+                                bkv=bkv, stages=stages, sm_scale=sm_scale, interpret=interpret)
         pl.when(wg == 0)(lambda: mc.sync(schedule))
 
         q_smem[...] = out.astype(q_smem.dtype)   # Q is no longer needed: reuse its SMEM
@@ -226,8 +143,7 @@ def forward(q, k, v, kv_start, kv_end, bounds, *, sm_scale, blocks, interpret):
     tile = mc.COMPUTE_WGS * bq
     stages = min(stages, S // bkv)
     kernel = functools.partial(_kernel, bq=bq, bkv=bkv, stages=stages, groups=H // K,
-                               sm_scale=sm_scale, overlap=blocks.overlap_forward,
-                               interpret=bool(interpret))
+                               sm_scale=sm_scale, interpret=bool(interpret))
     return plgpu.kernel(
         kernel,
         out_type=(jax.ShapeDtypeStruct(q.shape, q.dtype),

@@ -28,7 +28,7 @@ from jax import lax
 
 from dsllm.kernels import mgpu_common as mc
 from dsllm.kernels import schedule as sched
-from dsllm.kernels.mgpu_forward import consume_tile, consume_tile_overlapped
+from dsllm.kernels.mgpu_forward import consume_tile
 
 Q_SLOTS = 2   # items whose inputs are resident at once: the running one and the next
 
@@ -39,7 +39,7 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
             q_bars, start_bars, end_bars, row_bars, k_bars, v_bars,
             k_consumed, v_consumed, q_consumed, schedule,
             *, bq, bkv, stages, heads, groups, tiles, n_items, programs, sm_scale,
-            overlap, interpret):
+            interpret):
     W = mc.COMPUTE_WGS
     program = lax.axis_index("programs")
     wg = lax.axis_index("wg")
@@ -81,8 +81,7 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
                 # The previous item's stores had this item's first matmul to read SMEM, so
                 # waiting for them here rarely stalls (right after issuing them it would).
                 pl.when(step > 0)(lambda: release_slot(step - 1))
-            consume = consume_tile_overlapped if overlap else consume_tile
-            out, lse = consume(q_smem, ring, schedule, row_start, row_end,
+            out, lse = consume_tile(q_smem, ring, schedule, row_start, row_end,
                                     (lo, hi, inner_lo, inner_hi), ring_step,
                                     bkv=bkv, stages=stages, sm_scale=sm_scale, interpret=interpret,
                                     after_first_block=release_previous)
@@ -165,7 +164,7 @@ def forward(q, k, v, kv_start, kv_end, table, *, sm_scale, blocks, max_programs,
     kernel = functools.partial(_kernel, bq=bq, bkv=bkv, stages=stages, heads=H, groups=H // K,
                                tiles=S // (W * bq),
                                n_items=n_items, programs=programs, sm_scale=sm_scale,
-                               overlap=blocks.overlap_forward, interpret=bool(interpret))
+                               interpret=bool(interpret))
     return plgpu.kernel(
         kernel,
         out_type=(jax.ShapeDtypeStruct(q.shape, q.dtype),

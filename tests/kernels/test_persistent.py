@@ -85,10 +85,10 @@ def test_snake_balances_the_programs():
     assert max(loads) / np.mean(loads) <= 1.04 + 1e-9, (max(loads), np.mean(loads))
 
 
-def _both_ways(q, k, v, seg, causal, blocks=Blocks()):
+def _both_ways(q, k, v, seg, causal):
     """(out, lse) from the per-tile forward and from the persistent one."""
     B, S = q.shape[:2]
-    plan = make_plan(seg, B, S, causal=causal, blocks=blocks)
+    plan = make_plan(seg, B, S, causal=causal, blocks=Blocks())
     Sp = padded_length(S, plan.blocks)
     kv_start, kv_end, _, _ = plan.ranges
     q, k, v = (jnp.pad(x, ((0, 0), (0, Sp - S), (0, 0), (0, 0))) for x in (q, k, v))
@@ -138,26 +138,3 @@ def test_per_tile_forward_gradients_through_flash_attention():
     attn = lambda q, k, v, s, causal: flash_attention(q, k, v, s, causal=causal, blocks=per_tile,
                                                       backend="mosaic_gpu", interpret=True)
     compare_with_reference(attn, q, k, v, do, seg, causal=True)
-
-
-@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[4]], ids=lambda c: c[0])
-def test_overlapped_forward_equals_the_plain_one(case):
-    """Blocks(overlap_forward=True) (mgpu_forward.consume_tile_overlapped) reorders when the
-    P.V matmuls are issued, not what is added: the same rescale-then-add sequence per block,
-    and the first block's full mask changes no value. Under the interpreter (whose P.V is a
-    plain matmul in both) out and lse must match to float32 rounding, per tile and
-    persistent: XLA's CPU code for the two bodies may round a row sum differently (1 ulp on
-    0.4% of lse in the random case), while a wrong block, slot or rescale moves them by 1e-3
-    or more."""
-    _, seed, B, S, H, K, D, causal, lengths = case
-    q, k, v, _ = random_qkv(seed, B, S, H, K, D)
-    if lengths == "random":
-        seg = random_segments(np.random.default_rng(seed), B, S, max_docs=8)
-    else:
-        seg = None if lengths is None else segments_from_lengths(*lengths)
-    plain = _both_ways(q, k, v, seg, causal)
-    overlapped = _both_ways(q, k, v, seg, causal, Blocks(overlap_forward=True))
-    for kind, x_pair, y_pair in zip(("per tile", "persistent"), plain, overlapped):
-        for name, x, y in zip(("out", "lse"), x_pair, y_pair):
-            np.testing.assert_allclose(np.asarray(y, np.float32), np.asarray(x, np.float32),
-                                       rtol=1e-6, atol=1e-6, err_msg=f"{kind} {name}")
