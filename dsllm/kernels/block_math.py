@@ -65,33 +65,58 @@ def row_ranges(segment_ids, batch, seq_len, *, causal):
 
 # ---------------------------------------------------------------- block bounds (XLA)
 
-def block_bounds(row_start, row_end, *, tile_rows, chunk_rows, block, mask_all=False):
-    """Which streamed blocks each resident tile visits, [B, S // chunk_rows, 4] int32.
+# Columns of a block_bounds row.
+BOUNDS = ("lo", "hi", "inner_lo", "inner_hi", "own_lo", "own_hi", "half_head", "half_tail")
+
+
+def block_bounds(row_start, row_end, *, tile_rows, chunk_rows, block, mask_all=False,
+                 trim=False):
+    """Which streamed blocks each resident tile visits, [B, S // chunk_rows, 8] int32.
 
     A kernel program owns `tile_rows` resident rows, split into chunks of
     `chunk_rows` (one per compute warpgroup), and streams blocks of `block` columns.
-    For each chunk: (lo, hi, inner_lo, inner_hi), where [lo, hi) are the blocks the
-    whole tile must visit (shared by its chunks: they consume one stream) and
-    [inner_lo, inner_hi) within it are the blocks where every (row, column) pair of
-    the chunk is allowed, so the mask can be skipped.
-    The tail blocks [inner_hi, hi) need only the end compare (col < row_end): they start
-    at or after inner_lo, which is at or after every row's start (or, clipped to hi,
-    leaves no tail). The head blocks [lo, inner_lo) may need both compares.
+    For each chunk, the columns of BOUNDS:
+    - [lo, hi): the blocks the whole tile must visit, shared by its chunks (they consume
+      one stream);
+    - [own_lo, own_hi) within it: the blocks this chunk computes; the others it only lets
+      pass. With trim=False, the tile's [lo, hi); with trim=True, the blocks that hold an
+      allowed pair of this chunk's rows;
+    - half_head, half_tail (0 or 1, trim=True only): the chunk's first (last) own block
+      holds allowed pairs only in its second (first) half of block // 2 columns, so the
+      kernel may compute that half only. Both are never set on the same block (each row
+      has an allowed key);
+    - [inner_lo, inner_hi) within [own_lo, own_hi): the blocks where every (row, column)
+      pair of the chunk is allowed, so the mask can be skipped. The tail blocks
+      [inner_hi, own_hi) need only the end compare (col < row_end): they start at or
+      after inner_lo, which is at or after every row's start (or, clipped to own_hi,
+      leaves no tail). The head blocks [own_lo, inner_lo) may need both compares. A half
+      block is never inner.
     """
     B, S = row_start.shape
     n_tiles, n_chunks = S // tile_rows, S // chunk_rows
+    per_chunk = tile_rows // chunk_rows
     t_start = row_start.reshape(B, n_tiles, tile_rows)
     t_end = row_end.reshape(B, n_tiles, tile_rows)
     lo = t_start.min(-1) // block
     hi = -(-t_end.max(-1) // block)
-    lo, hi = (jnp.repeat(x, tile_rows // chunk_rows, axis=1) for x in (lo, hi))
+    lo, hi = (jnp.repeat(x, per_chunk, axis=1) for x in (lo, hi))
     c_start = row_start.reshape(B, n_chunks, chunk_rows)
     c_end = row_end.reshape(B, n_chunks, chunk_rows)
-    inner_lo = jnp.clip(-(-c_start.max(-1) // block), lo, hi)
-    inner_hi = jnp.clip(c_end.min(-1) // block, inner_lo, hi)
+    if trim:
+        first, last = c_start.min(-1), c_end.max(-1)
+        own_lo, own_hi = first // block, -(-last // block)
+        half = block // 2
+        half_head = (first - own_lo * block >= half).astype(jnp.int32)
+        half_tail = ((own_hi - 1) * block + half >= last).astype(jnp.int32)
+    else:
+        own_lo, own_hi = lo, hi
+        half_head = half_tail = jnp.zeros_like(lo)
+    inner_lo = jnp.clip(-(-c_start.max(-1) // block), own_lo, own_hi)
+    inner_hi = jnp.clip(c_end.min(-1) // block, inner_lo, own_hi)
     if mask_all:
-        inner_lo = inner_hi = hi
-    return jnp.stack([lo, hi, inner_lo, inner_hi], axis=-1).astype(jnp.int32)
+        inner_lo = inner_hi = own_hi
+    return jnp.stack([lo, hi, inner_lo, inner_hi, own_lo, own_hi, half_head, half_tail],
+                     axis=-1).astype(jnp.int32)
 
 
 # ---------------------------------------------------------------- in-kernel tile math

@@ -49,8 +49,8 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
         plgpu.copy_gmem_to_smem(q_ref.at[b, rows, h], q_smem, q_bars.at[wg])
         plgpu.copy_gmem_to_smem(do_ref.at[b, rows, h], do_smem, do_bars.at[wg])
 
-        lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
-        inner_lo, inner_hi = bounds_ref[b, chunk, 2], bounds_ref[b, chunk, 3]
+        bounds = tuple(bounds_ref[b, chunk, i] for i in range(len(bm.BOUNDS)))
+        lo = bounds[0]
         row_start = mc.load_vector(kv_start_ref.at[b, rows], mc.WGMMA_ROW)
         row_end = mc.load_vector(kv_end_ref.at[b, rows], mc.WGMMA_ROW)
         lse = mc.load_vector(lse_ref.at[b, h, rows], mc.WGMMA_ROW)
@@ -59,30 +59,41 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
         plgpu.barrier_wait(q_bars.at[wg])
         plgpu.barrier_wait(do_bars.at[wg])
 
-        def step_fn(ki, dq, *, mask_start, mask_end):
+        def pass_fn(ki, dq):
+            """Another warpgroup's block: awaited and released, no math."""
             slot = lax.rem(ki - lo, stages)
-            shape = (bq, bkv)
+            plgpu.barrier_wait(k_bars.at[slot])
+            plgpu.barrier_wait(v_bars.at[slot])
+            plgpu.barrier_arrive(v_consumed.at[slot])
+            plgpu.barrier_arrive(k_consumed.at[slot])
+            return dq
+
+        def step_fn(ki, dq, *, mask_start, mask_end, key_offset=None):
+            slot = lax.rem(ki - lo, stages)
+            k_smem = mc.block_part(k_smems.at[slot], key_offset, bkv)
+            v_smem = mc.block_part(v_smems.at[slot], key_offset, bkv)
+            shape = (bq, k_smem.shape[0])
 
             def s_and_dp(s_ref, dp_ref):
                 # Issue both matmuls, then compute P from S while dP is still in flight.
                 plgpu.barrier_wait(k_bars.at[slot])
-                plgpu.wgmma(s_ref, q_smem, k_smems.at[slot].T)
+                plgpu.wgmma(s_ref, q_smem, k_smem.T)
                 plgpu.barrier_wait(v_bars.at[slot])
-                plgpu.wgmma(dp_ref, do_smem, v_smems.at[slot].T)
+                plgpu.wgmma(dp_ref, do_smem, v_smem.T)
                 s2 = mc.mask_block(plgpu.wgmma_accumulator_load(s_ref, wait_n=1) * scale2,
-                                   row_start, row_end, ki * bkv, mask_start=mask_start, mask_end=mask_end)
+                                   row_start, row_end, ki * bkv + (key_offset or 0),
+                                   mask_start=mask_start, mask_end=mask_end)
                 p = bm.probs_from_lse(s2, lse, 0)
                 return p, dp_ref[...]
             p, dp = pl.run_scoped(s_and_dp, plgpu.ACC(shape, jnp.float32),
                                   plgpu.ACC(shape, jnp.float32))
             plgpu.barrier_arrive(v_consumed.at[slot])
             ds = bm.dlogits(p, dp, delta, 0)
-            dq = mc.mma_accumulate(dq, ds.astype(k_smems.dtype), k_smems.at[slot],
-                                   interpret=interpret)
+            dq = mc.mma_accumulate(dq, ds.astype(k_smems.dtype), k_smem, interpret=interpret)
             plgpu.barrier_arrive(k_consumed.at[slot])
             return dq
 
-        dq = mc.over_blocks(step_fn, (lo, hi, inner_lo, inner_hi), dq)
+        dq = mc.over_own_blocks(step_fn, pass_fn, bounds, dq, block=bkv)
 
         q_smem[...] = (dq * sm_scale).astype(q_smem.dtype)
         plgpu.commit_smem()

@@ -42,6 +42,10 @@ class Blocks:
     # over work items in schedule.py's order), or one program per tile (mgpu_forward). The
     # persistent one measured +7-8% forward on dense and packed rows (NOTES.md, v3).
     persistent_forward: bool = True
+    # Each warpgroup of the forward and of dQ computes only the blocks that hold allowed pairs of its
+    # own rows, and only the needed half of its first and last block
+    # (block_math.block_bounds(trim=True)).
+    trim_blocks: bool = False
     # Diagnostic only: apply the mask on every block (no unmasked fast path), to
     # measure what masking costs.
     mask_all_blocks: bool = False
@@ -81,6 +85,28 @@ def over_blocks(step_fn, bounds, carry):
                               functools.partial(step_fn, mask_start=False, mask_end=False), carry)
     return jax.lax.fori_loop(inner_hi, hi, functools.partial(step_fn, mask_start=False, mask_end=True),
                              carry)
+
+
+def over_own_blocks(step_fn, pass_fn, bounds, carry, *, block):
+    """A warpgroup's pass over its tile's streamed blocks [lo, hi), bounds being its chunk's
+    block_math.block_bounds row: carry = pass_fn(i, carry) for the blocks outside its own
+    [own_lo, own_hi), and step_fn as over_blocks asks for its own blocks, with key_offset
+    (the first of block // 2 columns) on the half blocks that half_head / half_tail mark
+    (masked with both compares)."""
+    lo, hi, inner_lo, inner_hi, own_lo, own_hi, half_head, half_tail = bounds
+    half = functools.partial(step_fn, mask_start=True, mask_end=True)
+    full_lo, full_hi = own_lo + half_head, own_hi - half_tail
+    carry = jax.lax.fori_loop(lo, own_lo, pass_fn, carry)
+    carry = jax.lax.fori_loop(own_lo, full_lo, functools.partial(half, key_offset=block // 2), carry)
+    carry = over_blocks(step_fn, (full_lo, full_hi, jax.lax.clamp(full_lo, inner_lo, full_hi),
+                                  jax.lax.clamp(full_lo, inner_hi, full_hi)), carry)
+    carry = jax.lax.fori_loop(full_hi, own_hi, functools.partial(half, key_offset=0), carry)
+    return jax.lax.fori_loop(own_hi, hi, pass_fn, carry)
+
+
+def block_part(ref, key_offset, block):
+    """ref [block, ...] (one ring slot), or its block // 2 rows from key_offset (a half block)."""
+    return ref if key_offset is None else ref.at[pl.ds(key_offset, block // 2)]
 
 
 def mask_block(s2, row_start, row_end, first_col, *, mask_start, mask_end):

@@ -30,13 +30,18 @@ def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step,
 
     Shared by the per-tile and the persistent forward. ring = (k_smems, v_smems, k_bars,
     v_bars, k_consumed, v_consumed); block ki uses ring step first_step + ki - lo (the
-    persistent kernel's ring runs on across tiles). bounds = (lo, hi, inner_lo, inner_hi).
+    persistent kernel's ring runs on across tiles). bounds: the chunk's row of
+    block_math.block_bounds (BOUNDS). The warpgroup computes its own blocks [own_lo, own_hi),
+    the first or last of them on half the keys where half_head / half_tail say so, and lets
+    the tile's other blocks pass: it still awaits them and releases them, and keeps the
+    ping-pong schedule in step with the other warpgroup.
     The caller has waited for Q. Returns (out, lse) of the chunk.
-    after_first_block runs once, after the first block's S = Q K^T (there is always one:
-    every row attends at least itself, so hi > lo).
+    after_first_block runs once, after the first own block's S = Q K^T (there is always one:
+    every row attends at least itself).
     """
     k_smems, v_smems, k_bars, v_bars, k_consumed, v_consumed = ring
     lo, hi = bounds[:2]
+    own_lo = bounds[bm.BOUNDS.index("own_lo")]
     bq, D = q_smem.shape
     scale2 = sm_scale * bm.LOG2E
     m = plgpu.layout_cast(jnp.full((bq,), -jnp.inf, jnp.float32), mc.WGMMA_ROW)
@@ -46,24 +51,43 @@ def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step,
     def slot_of(ki):
         return lax.rem(first_step + ki - lo, stages)
 
-    @pl.when(hi > lo)
-    def _():
-        plgpu.barrier_wait(k_bars.at[slot_of(lo)])
+    def wait_next_k(ki):
+        @pl.when(ki + 1 < hi)
+        def _():
+            plgpu.barrier_wait(k_bars.at[slot_of(ki + 1)])
 
-    def step_fn(ki, carry, *, mask_start, mask_end):
+    plgpu.barrier_wait(k_bars.at[slot_of(lo)])   # hi > lo: every row attends itself
+
+    def pass_fn(ki, carry):
+        """Another warpgroup's block: the same waits, releases and schedule syncs, no math."""
+        slot = slot_of(ki)
+        mc.sync(schedule)
+        plgpu.barrier_arrive(k_consumed.at[slot])
+        plgpu.barrier_arrive(schedule)
+        plgpu.barrier_wait(v_bars.at[slot])
+        plgpu.barrier_wait(schedule)
+        wait_next_k(ki)
+        plgpu.barrier_arrive(v_consumed.at[slot])
+        return carry
+
+    def step_fn(ki, carry, *, mask_start, mask_end, key_offset=None):
+        """Block ki, or with key_offset its bkv // 2 keys from there."""
         acc, m, l = carry
         slot = slot_of(ki)
+        k_smem = mc.block_part(k_smems.at[slot], key_offset, bkv)
+        v_smem = mc.block_part(v_smems.at[slot], key_offset, bkv)
+        width = k_smem.shape[0]
 
         def qk(acc_ref):
-            plgpu.wgmma(acc_ref, q_smem, k_smems.at[slot].T)
+            plgpu.wgmma(acc_ref, q_smem, k_smem.T)
             mc.sync(schedule)   # let the other warpgroup's softmax run meanwhile
             return acc_ref[...]
-        s = pl.run_scoped(qk, plgpu.ACC((bq, bkv), jnp.float32))
+        s = pl.run_scoped(qk, plgpu.ACC((bq, width), jnp.float32))
         plgpu.barrier_arrive(k_consumed.at[slot])
         if after_first_block is not None:
-            pl.when(ki == lo)(after_first_block)
+            pl.when(ki == own_lo)(after_first_block)
 
-        s2 = mc.mask_block(s * scale2, row_start, row_end, ki * bkv,
+        s2 = mc.mask_block(s * scale2, row_start, row_end, ki * bkv + (key_offset or 0),
                            mask_start=mask_start, mask_end=mask_end)
         p, m, l, alpha = bm.softmax_update(s2, m, l)
         acc = acc * mc.bcast(alpha, acc.shape, 0)
@@ -74,16 +98,12 @@ def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step,
         plgpu.barrier_wait(v_bars.at[slot])
         plgpu.barrier_wait(schedule)            # tensor cores are ours again
 
-        def wait_next_k():
-            @pl.when(ki + 1 < hi)
-            def _():
-                plgpu.barrier_wait(k_bars.at[slot_of(ki + 1)])
-        acc = mc.mma_accumulate(acc, p16, v_smems.at[slot], interpret=interpret,
-                                after_issue=wait_next_k)
+        acc = mc.mma_accumulate(acc, p16, v_smem, interpret=interpret,
+                                after_issue=lambda: wait_next_k(ki))
         plgpu.barrier_arrive(v_consumed.at[slot])
         return acc, m, l
 
-    acc, m, l = mc.over_blocks(step_fn, bounds, (acc, m, l))
+    acc, m, l = mc.over_own_blocks(step_fn, pass_fn, bounds, (acc, m, l), block=bkv)
     return bm.finalize(acc, m, l)
 
 
@@ -106,7 +126,7 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, bounds_ref,
         q_smem = q_smems.at[wg]
         plgpu.copy_gmem_to_smem(q_ref.at[b, rows, h], q_smem, q_bars.at[wg])
 
-        bounds = tuple(bounds_ref[b, chunk, i] for i in range(4))
+        bounds = tuple(bounds_ref[b, chunk, i] for i in range(len(bm.BOUNDS)))
         row_start = mc.load_vector(kv_start_ref.at[b, rows], mc.WGMMA_ROW)
         row_end = mc.load_vector(kv_end_ref.at[b, rows], mc.WGMMA_ROW)
         plgpu.barrier_wait(q_bars.at[wg])

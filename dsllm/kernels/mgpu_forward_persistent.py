@@ -68,8 +68,8 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
             plgpu.barrier_wait(row_bars.at[qslot])
             row = row_smems.at[qslot]
             b, t, lo, hi = (row[i] for i in range(sched.TABLE_FIXED))
-            inner_lo = row[sched.TABLE_FIXED + 2 * wg]
-            inner_hi = row[sched.TABLE_FIXED + 2 * wg + 1]
+            first = sched.TABLE_FIXED + sched.CHUNK_COLS * wg
+            chunk_bounds = (lo, hi) + tuple(row[first + i] for i in range(sched.CHUNK_COLS))
             plgpu.barrier_wait(start_bars.at[wslot])
             row_start = mc.load_vector(start_smems.at[qslot, wg], mc.WGMMA_ROW)
             plgpu.barrier_wait(end_bars.at[wslot])
@@ -82,7 +82,7 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
                 # waiting for them here rarely stalls (right after issuing them it would).
                 pl.when(step > 0)(lambda: release_slot(step - 1))
             out, lse = consume_tile(q_smem, ring, schedule, row_start, row_end,
-                                    (lo, hi, inner_lo, inner_hi), ring_step,
+                                    chunk_bounds, ring_step,
                                     bkv=bkv, stages=stages, sm_scale=sm_scale, interpret=interpret,
                                     after_first_block=release_previous)
 

@@ -66,9 +66,11 @@ def make_plan(segment_ids, batch, seq_len, *, causal, blocks=None):
     return AttentionPlan(
         ranges=ranges,
         fwd_bounds=bounds(kv_start, kv_end, tile_rows=COMPUTE_WGS * blocks.block_q,
-                          chunk_rows=blocks.block_q, block=blocks.block_kv),
+                          chunk_rows=blocks.block_q, block=blocks.block_kv,
+                          trim=blocks.trim_blocks),
         dq_bounds=bounds(kv_start, kv_end, tile_rows=COMPUTE_WGS * blocks.block_q,
-                         chunk_rows=blocks.block_q, block=blocks.block_kv_dq),
+                         chunk_rows=blocks.block_q, block=blocks.block_kv_dq,
+                         trim=blocks.trim_blocks),
         dkv_bounds=bounds(q_start, q_end, tile_rows=COMPUTE_WGS * blocks.block_kv_dkv,
                           chunk_rows=blocks.block_kv_dkv, block=blocks.block_q_dkv),
         seq_len=seq_len, causal=causal, blocks=blocks)

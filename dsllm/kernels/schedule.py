@@ -25,8 +25,12 @@ warpgroups derive the same sequence without communicating.
 import jax.numpy as jnp
 from jax import lax
 
-# Columns of a tile-table row: b, t, lo, hi, then (inner_lo, inner_hi) per chunk, then zeros.
+from dsllm.kernels import block_math as bm
+
+# Columns of a tile-table row: b, t, lo, hi, then per chunk its block_bounds columns after
+# (lo, hi) (inner_lo, inner_hi, own_lo, own_hi, half_head, half_tail), then zeros.
 TABLE_FIXED = 4
+CHUNK_COLS = len(bm.BOUNDS) - 2
 # The kernels copy an item's row by TMA into one of two SMEM slots, and TMA writes SMEM only
 # at 128-byte boundaries: rows are padded to 32 int32s so the second slot starts on one.
 # (With the 8 columns of 2 chunks it started 32 bytes in: CUDA_ERROR_MISALIGNED_ADDRESS on the
@@ -34,23 +38,22 @@ TABLE_FIXED = 4
 TABLE_ROW_INTS = 32
 
 
-
 def tile_table(bounds, chunks_per_tile):
     """[B * T, TABLE_ROW_INTS] int32: the tiles of each batch row (rows in batch order),
     heaviest first; ties keep t order.
 
-    bounds: block_math.block_bounds output [B, T * chunks_per_tile, 4]; the chunks of a
-    tile share (lo, hi) and each has its own (inner_lo, inner_hi). Row layout:
-    (b, t, lo, hi, inner_lo_0, inner_hi_0, inner_lo_1, inner_hi_1, ..., 0, ...).
+    bounds: block_math.block_bounds output [B, T * chunks_per_tile, len(BOUNDS)]; the chunks
+    of a tile share (lo, hi). Row layout: (b, t, lo, hi, chunk 0's other columns, chunk 1's
+    other columns, ..., 0, ...).
     """
-    B, n_chunks, _ = bounds.shape
+    B, n_chunks, n_cols = bounds.shape
     T = n_chunks // chunks_per_tile
-    per_tile = bounds.reshape(B, T, chunks_per_tile, 4)
+    per_tile = bounds.reshape(B, T, chunks_per_tile, n_cols)
     b = jnp.broadcast_to(jnp.arange(B, dtype=jnp.int32)[:, None, None], (B, T, 1))
     t = jnp.broadcast_to(jnp.arange(T, dtype=jnp.int32)[None, :, None], (B, T, 1))
-    inner = per_tile[:, :, :, 2:].reshape(B, T, 2 * chunks_per_tile)
-    table = jnp.concatenate([b, t, per_tile[:, :, 0, :2], inner], axis=-1)
-    table = table.reshape(B * T, TABLE_FIXED + 2 * chunks_per_tile).astype(jnp.int32)
+    per_chunk = per_tile[:, :, :, 2:].reshape(B, T, CHUNK_COLS * chunks_per_tile)
+    table = jnp.concatenate([b, t, per_tile[:, :, 0, :2], per_chunk], axis=-1)
+    table = table.reshape(B * T, TABLE_FIXED + CHUNK_COLS * chunks_per_tile).astype(jnp.int32)
     if table.shape[1] > TABLE_ROW_INTS:
         raise ValueError(f"{chunks_per_tile} chunks per tile do not fit a {TABLE_ROW_INTS}-int table row")
     table = jnp.pad(table, ((0, 0), (0, TABLE_ROW_INTS - table.shape[1])))
