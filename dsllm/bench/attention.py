@@ -61,8 +61,8 @@ VARIANT_BLOCKS = {
     "maskall": Blocks(mask_all_blocks=True),   # diagnostic: what masking every block costs
     # the forward with one program per tile instead of the persistent forward
     "pertile": Blocks(persistent_forward=False),
-    "trim": Blocks(trim_blocks=True),
-    "trimpertile": Blocks(trim_blocks=True, persistent_forward=False),
+    # every warpgroup visiting its whole tile's blocks, and no half blocks
+    "notrim": Blocks(trim_blocks=False),
 }
 
 # Correctness only (no timing): what the bench shapes leave out.

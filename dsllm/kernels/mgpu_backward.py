@@ -116,8 +116,10 @@ def consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, *, groups
     its key/value head, query blocks lo..hi-1 (Q, dO, lse, delta) from the ring.
 
     ring = (q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars,
-    consumed); block qi of head g uses ring step g * (hi - lo) + qi - lo. bounds = (lo, hi,
-    inner_lo, inner_hi). The caller has waited for K and V. Returns (dk, dv), dk not yet scaled.
+    consumed); block qi of head g uses ring step g * (hi - lo) + qi - lo. bounds: the chunk's
+    block_math.block_bounds row; the warpgroup computes its own blocks [own_lo, own_hi) and
+    lets the tile's others pass. The caller has waited for K and V. Returns (dk, dv), dk not
+    yet scaled.
     """
     q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars, consumed = ring
     lo, hi = bounds[:2]
@@ -155,8 +157,18 @@ def consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, *, groups
         plgpu.barrier_arrive(consumed.at[slot])
         return dk, dv
 
+    def pass_fn(qi, carry, *, g):
+        """Query block of the other warpgroup's rows only: awaited and released, no math."""
+        slot = lax.rem(g * (hi - lo) + qi - lo, stages)
+        for bars in (q_bars, do_bars, lse_bars, delta_bars):
+            plgpu.barrier_wait(bars.at[slot])
+        plgpu.barrier_arrive(consumed.at[slot])
+        return carry
+
     def head_fn(g, carry):
-        return mc.over_blocks(functools.partial(step_fn, g=g), bounds, carry)
+        # No half blocks: the streamed query blocks are already 64 rows.
+        return mc.over_own_blocks(functools.partial(step_fn, g=g), functools.partial(pass_fn, g=g),
+                                  bounds, carry, block=bq, halves=False)
 
     return lax.fori_loop(0, groups, head_fn, (dk, dv))
 
@@ -192,7 +204,7 @@ def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_
         plgpu.copy_gmem_to_smem(k_ref.at[b, rows, kv_head], k_smem, k_bars.at[wg])
         plgpu.copy_gmem_to_smem(v_ref.at[b, rows, kv_head], v_smem, v_bars.at[wg])
 
-        bounds = tuple(bounds_ref[b, chunk, i] for i in range(4))
+        bounds = tuple(bounds_ref[b, chunk, i] for i in range(len(bm.BOUNDS)))
         row_start = mc.load_vector(q_start_ref.at[b, rows], mc.WGMMA_ROW)
         row_end = mc.load_vector(q_end_ref.at[b, rows], mc.WGMMA_ROW)
         plgpu.barrier_wait(k_bars.at[wg])

@@ -42,10 +42,10 @@ class Blocks:
     # over work items in schedule.py's order), or one program per tile (mgpu_forward). The
     # persistent one measured +7-8% forward on dense and packed rows (NOTES.md, v3).
     persistent_forward: bool = True
-    # Each warpgroup of the forward and of dQ computes only the blocks that hold allowed pairs of its
-    # own rows, and only the needed half of its first and last block
-    # (block_math.block_bounds(trim=True)).
-    trim_blocks: bool = False
+    # Each compute warpgroup computes only the streamed blocks that hold allowed pairs of its
+    # own rows (block_math.block_bounds(trim=True)); in the forward and dQ, only the needed
+    # half of its first and last block.
+    trim_blocks: bool = True
     # Diagnostic only: apply the mask on every block (no unmasked fast path), to
     # measure what masking costs.
     mask_all_blocks: bool = False
@@ -87,13 +87,17 @@ def over_blocks(step_fn, bounds, carry):
                              carry)
 
 
-def over_own_blocks(step_fn, pass_fn, bounds, carry, *, block):
+def over_own_blocks(step_fn, pass_fn, bounds, carry, *, block, halves=True):
     """A warpgroup's pass over its tile's streamed blocks [lo, hi), bounds being its chunk's
     block_math.block_bounds row: carry = pass_fn(i, carry) for the blocks outside its own
-    [own_lo, own_hi), and step_fn as over_blocks asks for its own blocks, with key_offset
-    (the first of block // 2 columns) on the half blocks that half_head / half_tail mark
-    (masked with both compares)."""
+    [own_lo, own_hi), and step_fn as over_blocks asks for its own blocks. With halves, the
+    half blocks that half_head / half_tail mark get key_offset (the first of their block // 2
+    columns) and both compares; without, they are computed whole."""
     lo, hi, inner_lo, inner_hi, own_lo, own_hi, half_head, half_tail = bounds
+    if not halves:
+        carry = jax.lax.fori_loop(lo, own_lo, pass_fn, carry)
+        carry = over_blocks(step_fn, (own_lo, own_hi, inner_lo, inner_hi), carry)
+        return jax.lax.fori_loop(own_hi, hi, pass_fn, carry)
     half = functools.partial(step_fn, mask_start=True, mask_end=True)
     full_lo, full_hi = own_lo + half_head, own_hi - half_tail
     carry = jax.lax.fori_loop(lo, own_lo, pass_fn, carry)

@@ -72,5 +72,6 @@ def make_plan(segment_ids, batch, seq_len, *, causal, blocks=None):
                          chunk_rows=blocks.block_q, block=blocks.block_kv_dq,
                          trim=blocks.trim_blocks),
         dkv_bounds=bounds(q_start, q_end, tile_rows=COMPUTE_WGS * blocks.block_kv_dkv,
-                          chunk_rows=blocks.block_kv_dkv, block=blocks.block_q_dkv),
+                          chunk_rows=blocks.block_kv_dkv, block=blocks.block_q_dkv,
+                          trim=blocks.trim_blocks),
         seq_len=seq_len, causal=causal, blocks=blocks)
