@@ -47,42 +47,65 @@ def test_document_bounds_treat_runs_as_documents():
     np.testing.assert_array_equal(end[0], [3, 3, 3, 4, 6, 6, 8, 8])
 
 
+@pytest.mark.parametrize("trim", [True, False])
 @pytest.mark.parametrize("view", ["queries", "keys"])   # resident rows: forward/dQ, dK/dV
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("seed", range(3))
-def test_block_bounds_cover_every_allowed_pair_and_inner_blocks_need_no_mask(causal, seed, view):
+def test_block_bounds_cover_every_allowed_pair_and_inner_blocks_need_no_mask(causal, seed, view, trim):
     rng = np.random.default_rng(100 + seed)
     B, S, tile, chunk, block = 2, 512, 128, 64, 64
+    half = block // 2
     seg = random_segments(rng, B, S, max_docs=12)
     ranges = bm.row_ranges(seg, B, S, causal=causal)
     # Named for the forward's view; from the keys' view these are q_start, q_end.
     kv_start, kv_end = ranges[:2] if view == "queries" else ranges[2:]
     bounds = np.asarray(bm.block_bounds(kv_start, kv_end, tile_rows=tile, chunk_rows=chunk,
-                                        block=block))
+                                        block=block, trim=trim))
     mask = _mask_from_ranges(kv_start, kv_end, S)
-    assert bounds.shape == (B, S // chunk, 4)
+    assert bounds.shape == (B, S // chunk, len(bm.BOUNDS))
+    halves_seen = 0
     for b in range(B):
         for c in range(S // chunk):
-            lo, hi, ilo, ihi = bounds[b, c]
-            assert lo <= ilo <= ihi <= hi
+            lo, hi, ilo, ihi, own_lo, own_hi, half_head, half_tail = bounds[b, c]
+            assert lo <= own_lo <= ilo <= ihi <= own_hi <= hi
             rows = mask[b, c * chunk:(c + 1) * chunk]
             tile_rows = mask[b, (c * chunk // tile) * tile:(c * chunk // tile + 1) * tile]
             blocks_used = np.nonzero(tile_rows.reshape(tile, S // block, block).any(axis=(0, 2)))[0]
             # Tight: the tile's first and last visited blocks hold an allowed pair.
             assert (lo, hi) == (blocks_used.min(), blocks_used.max() + 1)
-            # Nothing allowed outside [lo, hi): skipped blocks are really empty.
-            assert not rows[:, :lo * block].any() and not rows[:, hi * block:].any()
+            # Nothing allowed outside [own_lo, own_hi): skipped and passed blocks are really empty.
+            assert not rows[:, :own_lo * block].any() and not rows[:, own_hi * block:].any()
+            if trim:   # and tight for the chunk's own rows
+                own_used = np.nonzero(rows.reshape(chunk, S // block, block).any(axis=(0, 2)))[0]
+                assert (own_lo, own_hi) == (own_used.min(), own_used.max() + 1)
+            else:
+                assert (own_lo, own_hi, half_head, half_tail) == (lo, hi, 0, 0)
+            # A half block leaves out only columns without an allowed pair, and is never inner.
+            first, last = own_lo * block, own_hi * block
+            assert half_head == (not rows[:, first:first + half].any()) or not trim
+            assert half_tail == (not rows[:, last - half:last].any()) or not trim
+            assert not (half_head and ilo == own_lo) and not (half_tail and ihi == own_hi)
+            assert not (half_head and half_tail and own_hi - own_lo == 1)
+            halves_seen += half_head + half_tail
             # Inner blocks are all-allowed for this chunk, so skipping the mask is exact.
             assert rows[:, ilo * block:ihi * block].all()
             # Tail blocks need only the end compare: no row starts after their first column.
-            if ihi < hi:
+            if ihi < own_hi:
                 assert (np.asarray(kv_start)[b, c * chunk:(c + 1) * chunk] <= ihi * block).all()
+    assert halves_seen > 0 if trim else halves_seen == 0
     # Plain causal: the chunk's inner range is everything strictly below its diagonal.
     kv_start, kv_end, _, _ = bm.row_ranges(None, 1, S, causal=True)
     bounds = np.asarray(bm.block_bounds(kv_start, kv_end, tile_rows=tile, chunk_rows=chunk,
                                         block=block))
     np.testing.assert_array_equal(bounds[0, :, 0], 0)
     np.testing.assert_array_equal(bounds[0, :, 3], np.arange(S // chunk))
+    # Plain causal, 128-key blocks, trimmed: the first chunk of each tile ends halfway into its
+    # diagonal block, so it computes that block's first half only.
+    bounds = np.asarray(bm.block_bounds(kv_start, kv_end, tile_rows=tile, chunk_rows=chunk,
+                                        block=128, trim=True))
+    chunks = np.arange(S // chunk)
+    np.testing.assert_array_equal(bounds[0, :, 4:], np.stack(
+        [0 * chunks, chunks // 2 + 1, 0 * chunks, (chunks % 2 == 0).astype(int)], axis=1))
 
 
 def _streamed_softmax(s2, mask, block):

@@ -14,7 +14,10 @@ kernel_test_utils). The interpreter is slow: shapes are small.
 import numpy as np
 import pytest
 
+from dsllm.kernels.block_math import BOUNDS
 from dsllm.kernels.flash_attention import flash_attention
+from dsllm.kernels.mgpu_common import Blocks
+from dsllm.kernels.plan import make_plan
 from kernel_test_utils import (compare_with_reference, random_qkv, random_segments,
                                segments_from_lengths)
 
@@ -31,6 +34,49 @@ def test_packed_causal_gqa4_short_documents_and_fully_masked_blocks():
     seg = segments_from_lengths([140, 5, 1, 30, 60, (0, 20)])
     q, k, v, do = random_qkv(0, 1, 256, 4, 1, 64)
     compare_with_reference(mosaic, q, k, v, do, seg, causal=True)
+
+
+# A document starting 80 rows in: the second query tile's rows all start in the second half
+# of key block 0, so its chunks compute that block's second half only (half_head).
+HALF_HEAD_DOCS = [80, 150, (0, 26)]
+
+
+def test_documents_starting_mid_block():
+    seg = segments_from_lengths(HALF_HEAD_DOCS)
+    q, k, v, do = random_qkv(4, 1, 256, 2, 2, 64)
+    compare_with_reference(mosaic, q, k, v, do, seg, causal=True)
+
+
+def test_the_packed_cases_have_passed_and_half_blocks_in_every_kernel():
+    """Between them, the two packed causal cases above run each kernel's kinds of blocks
+    (with Blocks.trim_blocks, the default): a chunk's own blocks, the other chunk's blocks
+    that it only lets pass and, in the forward and dQ, half blocks of both kinds."""
+    col = {name: i for i, name in enumerate(BOUNDS)}
+    seen = {}
+    for lengths in ([140, 5, 1, 30, 60, (0, 20)], HALF_HEAD_DOCS):
+        plan = make_plan(segments_from_lengths(lengths), 1, 256, causal=True)
+        for name in ("fwd_bounds", "dq_bounds", "dkv_bounds"):
+            bounds = np.asarray(getattr(plan, name))[0]
+            passed = (bounds[:, col["own_lo"]] > bounds[:, col["lo"]]) | \
+                     (bounds[:, col["own_hi"]] < bounds[:, col["hi"]])
+            seen[name, "passed"] = seen.get((name, "passed"), False) | passed.any()
+            for half in ("half_head", "half_tail"):
+                seen[name, half] = seen.get((name, half), False) | bounds[:, col[half]].any()
+    for name in ("fwd_bounds", "dq_bounds", "dkv_bounds"):
+        assert seen[name, "passed"], name
+    for name in ("fwd_bounds", "dq_bounds"):   # dK/dV computes its half blocks whole
+        assert seen[name, "half_head"] and seen[name, "half_tail"], name
+
+
+def test_untrimmed_blocks_gradients():
+    """Blocks(trim_blocks=False), the bench's `notrim` variant: every chunk computes all its
+    tile's blocks, whole."""
+    seg = segments_from_lengths([140, 5, 1, 30, 60, (0, 20)])
+    q, k, v, do = random_qkv(3, 1, 256, 2, 1, 64)
+    blocks = Blocks(trim_blocks=False)
+    attn = lambda q, k, v, s, causal: flash_attention(q, k, v, s, causal=causal, blocks=blocks,
+                                                      backend="mosaic_gpu", interpret=True)
+    compare_with_reference(attn, q, k, v, do, seg, causal=True)
 
 
 def test_bidirectional_segments_head_dim_128_two_rows():

@@ -42,7 +42,7 @@ def _table(B, S, causal, seed=5, bq=64, bkv=128):
     seg = random_segments(np.random.default_rng(seed), B, S, max_docs=9)
     kv_start, kv_end, _, _ = bm.row_ranges(seg, B, S, causal=causal)
     bounds = np.asarray(bm.block_bounds(kv_start, kv_end, tile_rows=COMPUTE_WGS * bq,
-                                        chunk_rows=bq, block=bkv))
+                                        chunk_rows=bq, block=bkv, trim=True))
     return bounds, np.asarray(sched.tile_table(jnp.asarray(bounds), COMPUTE_WGS))
 
 
@@ -53,16 +53,16 @@ def test_tile_table_lists_every_tile_once_heaviest_first(causal):
     T = S // (COMPUTE_WGS * 64)
     # rows are whole 128-byte TMA units (the second SMEM slot must start on one), padded with zeros
     assert table.shape == (B * T, sched.TABLE_ROW_INTS) and sched.TABLE_ROW_INTS * 4 % 128 == 0
-    assert (table[:, sched.TABLE_FIXED + 2 * COMPUTE_WGS:] == 0).all()
+    assert (table[:, sched.TABLE_FIXED + sched.CHUNK_COLS * COMPUTE_WGS:] == 0).all()
     assert sorted(map(tuple, table[:, :2])) == [(b, t) for b in range(B) for t in range(T)]
     cost = table[:, 3] - table[:, 2]
     # batch rows in order, each row's tiles heaviest first
     np.testing.assert_array_equal(table[:, 0], np.repeat(np.arange(B), T))
     assert all((np.diff(cost[b * T:(b + 1) * T]) <= 0).all() for b in range(B))
-    for b, t, lo, hi, *inner in table:
+    for b, t, lo, hi, *per_chunk in table:
         for c in range(COMPUTE_WGS):
-            np.testing.assert_array_equal(bounds[b, t * COMPUTE_WGS + c],
-                                          [lo, hi, inner[2 * c], inner[2 * c + 1]])
+            cols = per_chunk[sched.CHUNK_COLS * c:sched.CHUNK_COLS * (c + 1)]
+            np.testing.assert_array_equal(bounds[b, t * COMPUTE_WGS + c], [lo, hi, *cols])
 
 
 def test_items_cover_every_tile_and_head_once():
