@@ -6,7 +6,9 @@ a `stages`-deep SMEM ring (the GQA key/value head is q_head // G, never repeated
 The two compute warpgroups ping-pong on a schedule barrier so that one's softmax
 overlaps the other's matmuls. The stream covers only blocks [lo, hi) that hold an
 allowed key for some row of the tile (causal and document bounds from
-block_math.block_bounds, precomputed in plan.py); the mask is applied only outside [inner_lo, inner_hi).
+block_math.block_bounds, precomputed in plan.py); each warpgroup computes only the blocks
+its own rows need (the needed half of its first and last), and the mask is applied only
+outside [inner_lo, inner_hi).
 
 Outputs: out [B, S, H, D] and the base-2 log-sum-exp of the scaled logits,
 [B, H, S] float32 (sequence minor, so 1-D TMA copies it).
