@@ -68,15 +68,24 @@ def test_the_packed_cases_have_passed_and_half_blocks_in_every_kernel():
         assert seen[name, "half_head"] and seen[name, "half_tail"], name
 
 
-def test_untrimmed_blocks_gradients():
-    """Blocks(trim_blocks=False), the bench's `notrim` variant: every chunk computes all its
-    tile's blocks, whole."""
-    seg = segments_from_lengths([140, 5, 1, 30, 60, (0, 20)])
-    q, k, v, do = random_qkv(3, 1, 256, 2, 1, 64)
-    blocks = Blocks(trim_blocks=False)
+# The selectable alternatives to the defaults, each on a packed causal case:
+# name: (blocks, document lengths, random_qkv's (seed, B, S, H, K, D)).
+VARIANTS = {
+    # the forward with one program per tile (the bench's `pertile`)
+    "per_tile_forward": (Blocks(persistent_forward=False), [40, 5, 1, 30, 60, (0, 20)],
+                         (6, 1, 156, 4, 2, 64)),
+    # every warpgroup computes all its tile's blocks, whole (the bench's `notrim`)
+    "untrimmed": (Blocks(trim_blocks=False), [140, 5, 1, 30, 60, (0, 20)], (3, 1, 256, 2, 1, 64)),
+}
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_selectable_variants_gradients(name):
+    blocks, lengths, shape = VARIANTS[name]
+    q, k, v, do = random_qkv(*shape)
     attn = lambda q, k, v, s, causal: flash_attention(q, k, v, s, causal=causal, blocks=blocks,
                                                       backend="mosaic_gpu", interpret=True)
-    compare_with_reference(attn, q, k, v, do, seg, causal=True)
+    compare_with_reference(attn, q, k, v, do, segments_from_lengths(lengths), causal=True)
 
 
 def test_bidirectional_segments_head_dim_128_two_rows():

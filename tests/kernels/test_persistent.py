@@ -4,8 +4,9 @@
 The persistent forward runs the per-tile forward's math (mgpu_forward.consume_tile) on each
 work item, so on every case its out and lse must equal the per-tile kernel's bit for bit.
 Here: that equality over the cases of test_flash_attention.py, the output against the
-reference directly, the gradients end to end, and the schedule: every item exactly once,
-heaviest first within each (row, head) group. The interpreter runs 3 programs
+reference directly, and the schedule: every item exactly once, heaviest first within each
+(row, head) group. (The per-tile forward's gradients are in test_flash_attention.py's
+VARIANTS.) The interpreter runs 3 programs
 (flash_attention.INTERPRET_PROGRAMS), so programs run several items: the K/V ring running
 on across items, the two input slots and their release are exercised.
 """
@@ -17,12 +18,12 @@ import pytest
 from dsllm.kernels import block_math as bm
 from dsllm.kernels import mgpu_forward, mgpu_forward_persistent
 from dsllm.kernels import schedule as sched
-from dsllm.kernels.flash_attention import INTERPRET_PROGRAMS, flash_attention
+from dsllm.kernels.flash_attention import INTERPRET_PROGRAMS
 from dsllm.kernels.plan import make_plan, padded_length
 from dsllm.kernels.mgpu_common import COMPUTE_WGS, Blocks
 from dsllm.kernels.reference import reference_attention
-from kernel_test_utils import (OUT_RTOL, compare_with_reference, random_qkv, random_segments,
-                               rel_err, segments_from_lengths)
+from kernel_test_utils import (OUT_RTOL, random_qkv, random_segments, rel_err,
+                               segments_from_lengths)
 
 
 @pytest.mark.parametrize("n_items, programs", [(1, 1), (7, 3), (9, 3), (10, 3), (4096, 132),
@@ -127,14 +128,3 @@ def test_persistent_forward_equals_the_per_tile_forward(case):
     ref = reference_attention(q.astype(jnp.float32), k.astype(jnp.float32), v.astype(jnp.float32),
                               seg, causal=causal)
     assert rel_err(persistent[0][:, :S], ref) < OUT_RTOL
-
-
-def test_per_tile_forward_gradients_through_flash_attention():
-    """flash_attention's default is the persistent forward (test_flash_attention.py checks it);
-    the per-tile one stays selectable (Blocks(persistent_forward=False)), checked here."""
-    seg = segments_from_lengths([40, 5, 1, 30, 60, (0, 20)])
-    q, k, v, do = random_qkv(6, 1, 156, 4, 2, 64)
-    per_tile = Blocks(persistent_forward=False)
-    attn = lambda q, k, v, s, causal: flash_attention(q, k, v, s, causal=causal, blocks=per_tile,
-                                                      backend="mosaic_gpu", interpret=True)
-    compare_with_reference(attn, q, k, v, do, seg, causal=True)
