@@ -64,8 +64,8 @@ VARIANT_BLOCKS = {
     # every warpgroup visiting its whole tile's blocks, and no half blocks
     "notrim": Blocks(trim_blocks=False),
     # the backward as one kernel, dQ by TMA reduce-adds (mgpu_backward_fused)
-    "fused": Blocks(fused_backward=True),
-    "fuseds3": Blocks(fused_backward=True, stages=3),
+    "fused": Blocks(fused_backward="columns"),
+    "fusedkeys": Blocks(fused_backward="keys"),
 }
 
 # Correctness only (no timing): what the bench shapes leave out.

@@ -37,13 +37,14 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
             dq_acc_ref, dk_ref, dv_ref,
             k_smems, v_smems, q_smems, do_smems, lse_smems, delta_smems, ds_smems, dq_smems,
             k_bars, v_bars, q_bars, do_bars, lse_bars, delta_bars, consumed, ds_written, dq_bars,
-            *, bq, bkv, stages, groups, sm_scale, interpret):
+            *, bq, bkv, stages, groups, sm_scale, dq_split, interpret):
     b = lax.axis_index("batch")
     kv_head = lax.axis_index("kv_heads")
     t = lax.axis_index("kv_tiles")
     wg = lax.axis_index("wg")
     ring = (q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars,
             consumed)
+    columns = dq_split == "columns"
 
     @pl.when(wg < mc.COMPUTE_WGS)
     def _compute():
@@ -57,13 +58,16 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
         lo, hi, inner_lo, inner_hi = (bounds_ref[b, chunk, i] for i in range(4))
         row_start = mc.load_vector(q_start_ref.at[b, rows], mc.WGMMA_ROW)
         row_end = mc.load_vector(q_end_ref.at[b, rows], mc.WGMMA_ROW)
-        for c in range(mc.COMPUTE_WGS):      # the dQ step reads both warpgroups' keys
-            plgpu.barrier_wait(k_bars.at[c])
+        for c in (range(mc.COMPUTE_WGS) if columns else [wg]):
+            plgpu.barrier_wait(k_bars.at[c])   # "columns": the dQ step reads both warpgroups' K
         plgpu.barrier_wait(v_bars.at[wg])
 
         D = k_smem.shape[1]
-        half = D // mc.COMPUTE_WGS
-        cols = pl.ds(wg * half, half)           # this warpgroup's dQ columns
+        width = D // mc.COMPUTE_WGS if columns else D
+        cols = pl.ds(wg * width if columns else 0, width)   # this warpgroup's dQ columns
+        # In the interpreter, the "keys" split reduce-adds into one accumulator per warpgroup:
+        # its read-add-write stand-in is not atomic. (Compiled, the TMA reduce-adds are.)
+        acc_index = wg if dq_acc_ref.shape[0] > 1 else 0
         scale2 = sm_scale * bm.LOG2E
         dk = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
         dv = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
@@ -75,16 +79,24 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
             p, ds = probs_and_dlogits(k_smem, v_smem, ring, slot, qi, row_start, row_end,
                                       scale2=scale2, mask_start=mask_start, mask_end=mask_end)
             p, ds = p.astype(do_smems.dtype), ds.astype(q_smems.dtype)
-            # Two dS buffers, by step parity: a warpgroup writes step s + 2's only after the
-            # rendezvous of step s + 1, which the other passes only when done reading step s's.
-            ds_smem = ds_smems.at[lax.rem(step, 2)]
-            ds_smem.at[wg][...] = ds
-            plgpu.commit_smem()   # the writes, before the other warpgroup's wgmma reads them
+            if columns:
+                # Two dS buffers, by step parity: a warpgroup writes step s + 2's only after
+                # the rendezvous of step s + 1, which the other passes only when done
+                # reading step s's.
+                ds_pair = ds_smems.at[lax.rem(step, 2)]
+                ds_pair.at[wg][...] = ds
+                dq_operands = (ds_pair, k_smems, ds_written)
+            else:
+                # One buffer: the warpgroup's own dQ matmul of the last step is done.
+                ds_smems.at[wg][...] = ds
+                dq_operands = (ds_smems.at[pl.ds(wg, 1)], k_smems.at[pl.ds(wg, 1)], None)
+            plgpu.commit_smem()   # the dS^T writes, before a wgmma reads them
             dv, dk, dq = _accumulate(dv, p, do_smems.at[slot], dk, ds, q_smems.at[slot],
-                                     ds_smem, k_smems, cols, ds_written, interpret=interpret)
+                                     *dq_operands, cols, interpret=interpret)
             plgpu.barrier_arrive(consumed.at[slot])
             _reduce_add(dq, dq_smems.at[wg], dq_bars.at[wg],
-                        dq_acc_ref.at[b, pl.ds(qi * bq, bq), kv_head * groups + g, cols],
+                        dq_acc_ref.at[acc_index, b, pl.ds(qi * bq, bq), kv_head * groups + g,
+                                      cols],
                         interpret=interpret)
             return dk, dv
 
@@ -93,7 +105,8 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
                                   carry)
 
         dk, dv = lax.fori_loop(0, groups, head_fn, (dk, dv))
-        mc.sync(ds_written)   # the other warpgroup's last dQ matmul has read our K
+        if columns:
+            mc.sync(ds_written)   # the other warpgroup's last dQ matmul has read our K
         k_smem[...] = (dk * sm_scale).astype(k_smem.dtype)
         v_smem[...] = dv.astype(v_smem.dtype)
         plgpu.commit_smem()
@@ -107,17 +120,21 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
                              kv_head=kv_head, t=t, bq=bq, groups=groups, stages=stages)
 
 
-def _accumulate(dv, p, do_smem, dk, ds, q_smem, ds_smem, k_smems, cols, ds_written, *, interpret):
-    """(dv + P^T dO, dk + dS^T Q, dQ[:, cols] of this block). The dQ matmul reads both
-    warpgroups' dS^T from ds_smem [warpgroups, keys, queries], so it is issued after the
-    rendezvous on ds_written, which the dV and dK matmuls overlap."""
-    shape = (q_smem.shape[0], k_smems.shape[-1] // mc.COMPUTE_WGS)
+def _accumulate(dv, p, do_smem, dk, ds, q_smem, ds_smem, k_smem, ds_written, cols, *,
+                interpret):
+    """(dv + P^T dO, dk + dS^T Q, dQ[:, cols] = sum_c dS_c K_c[:, cols]) over the n key
+    chunks of ds_smem [n, keys, queries] (dS^T) and k_smem [n, keys, D]. With ds_written
+    (the other warpgroup's dS^T in ds_smem), the dQ matmul waits for the rendezvous on it,
+    which the dV and dK matmuls overlap."""
+    shape = (q_smem.shape[0], cols.size)
+    n = ds_smem.shape[0]
     if interpret:
         dot = lambda a, b: jnp.dot(a, b, preferred_element_type=jnp.float32)
         dv = dv + dot(p, do_smem[...])
         dk = dk + dot(ds, q_smem[...])
-        mc.sync(ds_written)
-        dq = sum(dot(ds_smem[c].T, k_smems[c, :, cols]) for c in range(mc.COMPUTE_WGS))
+        if ds_written is not None:
+            mc.sync(ds_written)
+        dq = sum(dot(ds_smem[c].T, k_smem[c, :, cols]) for c in range(n))
         return dv, dk, dq
 
     def with_dq(dq_ref):
@@ -125,9 +142,10 @@ def _accumulate(dv, p, do_smem, dk, ds, q_smem, ds_smem, k_smems, cols, ds_writt
             dv_ref, dk_ref = refs
             plgpu.wgmma(dv_ref, p, do_smem)
             plgpu.wgmma(dk_ref, ds, q_smem)
-            mc.sync(ds_written)
-            for c in range(mc.COMPUTE_WGS):
-                plgpu.wgmma(dq_ref, ds_smem.at[c].T, k_smems.at[c].at[:, cols])
+            if ds_written is not None:
+                mc.sync(ds_written)
+            for c in range(n):
+                plgpu.wgmma(dq_ref, ds_smem.at[c].T, k_smem.at[c].at[:, cols])
         dv_new, dk_new = pl.run_state(body)((plgpu.ACC.init(dv), plgpu.ACC.init(dk)))
         return dv_new, dk_new, dq_ref[...]
     return pl.run_scoped(with_dq, plgpu.ACC(shape, jnp.float32))
@@ -159,11 +177,17 @@ def dkv_dq(q, k, v, do, lse, delta, q_start, q_end, bounds, *, sm_scale, blocks,
     groups = H // K
     bq, bkv = blocks.block_q_dkv, blocks.block_kv_dkv
     stages = min(blocks.stages, S // bq)
-    dq_acc = jax.new_ref(jnp.zeros(q.shape, jnp.float32))
+    dq_split = blocks.fused_backward
+    if dq_split not in ("columns", "keys"):
+        raise ValueError(f"Blocks.fused_backward={dq_split!r}: use 'columns' or 'keys'")
+    columns = dq_split == "columns"
+    n_acc = mc.COMPUTE_WGS if interpret and not columns else 1
+    dq_acc = jax.new_ref(jnp.zeros((n_acc, *q.shape), jnp.float32))
     f32_tiled = (plgpu.TilingTransform((8, 32)), plgpu.SwizzleTransform(128))
+    dq_width = D // mc.COMPUTE_WGS if columns else D
     dk, dv = plgpu.kernel(
         functools.partial(_kernel, bq=bq, bkv=bkv, stages=stages, groups=groups,
-                          sm_scale=sm_scale, interpret=bool(interpret)),
+                          sm_scale=sm_scale, dq_split=dq_split, interpret=bool(interpret)),
         out_type=(jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)),
         scratch_types=(
             mc.tiled_smem((mc.COMPUTE_WGS, bkv, D), k.dtype),
@@ -172,8 +196,9 @@ def dkv_dq(q, k, v, do, lse, delta, q_start, q_end, bounds, *, sm_scale, blocks,
             mc.tiled_smem((stages, bq, D), do.dtype),
             plgpu.SMEM((stages, bq), jnp.float32),
             plgpu.SMEM((stages, bq), jnp.float32),
-            mc.tiled_smem((2, mc.COMPUTE_WGS, bkv, bq), q.dtype),              # dS^T, 2 steps
-            plgpu.SMEM((mc.COMPUTE_WGS, bq, D // mc.COMPUTE_WGS), jnp.float32,
+            # dS^T: "columns" two steps' of both warpgroups, "keys" each warpgroup's own
+            mc.tiled_smem(((2,) if columns else ()) + (mc.COMPUTE_WGS, bkv, bq), q.dtype),
+            plgpu.SMEM((mc.COMPUTE_WGS, bq, dq_width), jnp.float32,
                        transforms=f32_tiled),                                   # dQ stages
             plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),
             plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),
@@ -189,5 +214,5 @@ def dkv_dq(q, k, v, do, lse, delta, q_start, q_end, bounds, *, sm_scale, blocks,
         grid_names=("kv_heads", "kv_tiles", "batch"),
         **common_kwargs(interpret),
     )(q, k, v, do, lse, delta, q_start, q_end, bounds, dq_acc)
-    dq = (dq_acc[...] * sm_scale).astype(q.dtype)
+    dq = (dq_acc[...].sum(0) * sm_scale).astype(q.dtype)
     return dq, dk, dv
