@@ -70,6 +70,8 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
 
         def step_fn(ki, dq, *, mask_start, mask_end, key_offset=None):
             slot = lax.rem(ki - lo, stages)
+            own = mc.per_step(wg, ki)
+            q_smem, do_smem = q_smems.at[own], do_smems.at[own]
             k_smem = mc.block_part(k_smems.at[slot], key_offset, bkv)
             v_smem = mc.block_part(v_smems.at[slot], key_offset, bkv)
             shape = (bq, k_smem.shape[0])
@@ -110,20 +112,20 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
                           b=b, kv_head=kv_head, lo=lo, hi=hi, bkv=bkv, stages=stages)
 
 
-def consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, *, groups, stages, sm_scale,
-                     interpret):
+def consume_key_tile(k_smems, v_smems, wg, ring, row_start, row_end, bounds, *, groups, stages,
+                     sm_scale, interpret):
     """A compute warpgroup's pass over one key tile: for each of the `groups` query heads of
     its key/value head, query blocks lo..hi-1 (Q, dO, lse, delta) from the ring.
 
     ring = (q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars,
     consumed); block qi of head g uses ring step g * (hi - lo) + qi - lo. bounds: the chunk's
     block_math.block_bounds row; the warpgroup computes its own blocks [own_lo, own_hi) and
-    lets the tile's others pass. The caller has waited for K and V. Returns (dk, dv), dk not
-    yet scaled.
+    lets the tile's others pass. K and V are k_smems[wg] and v_smems[wg]; the caller has
+    waited for them. Returns (dk, dv), dk not yet scaled.
     """
     q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars, consumed = ring
     lo, hi = bounds[:2]
-    bkv, D = k_smem.shape
+    bkv, D = k_smems.shape[1:]
     bq = q_smems.shape[1]
     scale2 = sm_scale * bm.LOG2E
     dk = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
@@ -132,6 +134,8 @@ def consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds, *, groups
     def step_fn(qi, carry, *, g, mask_start, mask_end):
         dk, dv = carry
         slot = lax.rem(g * (hi - lo) + qi - lo, stages)
+        own = mc.per_step(wg, qi)
+        k_smem, v_smem = k_smems.at[own], v_smems.at[own]
         shape = (bkv, bq)   # transposed tile: key rows, query columns
 
         def p_and_dp(s_ref, dp_ref):
@@ -209,7 +213,7 @@ def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_
         row_end = mc.load_vector(q_end_ref.at[b, rows], mc.WGMMA_ROW)
         plgpu.barrier_wait(k_bars.at[wg])
         plgpu.barrier_wait(v_bars.at[wg])
-        dk, dv = consume_key_tile(k_smem, v_smem, ring, row_start, row_end, bounds,
+        dk, dv = consume_key_tile(k_smems, v_smems, wg, ring, row_start, row_end, bounds,
                                   groups=groups, stages=stages, sm_scale=sm_scale,
                                   interpret=interpret)
         k_smem[...] = (dk * sm_scale).astype(k_smem.dtype)

@@ -108,6 +108,18 @@ def over_own_blocks(step_fn, pass_fn, bounds, carry, *, block, halves=True):
     return jax.lax.fori_loop(own_hi, hi, pass_fn, carry)
 
 
+def per_step(index, step):
+    """index (an int), recomputed at every step of a loop over `step` (never negative).
+
+    Index a resident SMEM operand with this inside a streaming loop. Its wgmma descriptors
+    (one 64-bit value per 16-wide k step) are otherwise loop-invariant, and LLVM hoists them
+    out of the loop, where they stay live across it, 2 registers each: ptxas then spilled
+    up to 600 bytes per thread in the backward kernels (NOTES.md v6). Derived from `step`,
+    they are rebuilt in the loop for a few integer ops per step.
+    """
+    return jnp.where(step >= 0, index, index + 1)
+
+
 def block_part(ref, key_offset, block):
     """ref [block, ...] (one ring slot), or its block // 2 rows from key_offset (a half block)."""
     return ref if key_offset is None else ref.at[pl.ds(key_offset, block // 2)]
