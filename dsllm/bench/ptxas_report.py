@@ -23,7 +23,7 @@ from absl import app, flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PTXAS_DIR = flags.DEFINE_string("ptxas_dir", str(ROOT / ".ptxas"), "what setup.sh fetched")
-BLOCKS = flags.DEFINE_string("blocks", "", "Blocks fields, e.g. fused_backward=columns,stages=3")
+BLOCKS = flags.DEFINE_string("blocks", "", "Blocks fields, e.g. stages=3,trim_blocks=False")
 HEAD_DIM = flags.DEFINE_integer("head_dim", 128, "head dimension")
 GQA = flags.DEFINE_integer("gqa", 1, "query heads per key/value head")
 CAUSAL = flags.DEFINE_bool("causal", True, "causal attention")
