@@ -152,3 +152,19 @@ def test_dlogits_is_the_softmax_jacobian_product():
     _, vjp = jax.vjp(lambda s: jax.nn.softmax(s, axis=-1), s)
     delta = (p * dp).sum(-1)     # = rowsum(dO * O) when dp = dO V^T
     np.testing.assert_allclose(bm.dlogits(p, dp, delta, 0), vjp(dp)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_softmax_update_scaling_inside_equals_scaling_first():
+    # The forward's unmasked blocks pass raw logits and the scale; the masked ones pass
+    # scaled logits. The running max must be bit-identical (max commutes with a positive
+    # scale, rounding included), and p, l, alpha equal to rounding.
+    rng = np.random.default_rng(3)
+    s = jnp.asarray(rng.normal(size=(8, 64)) * 30, jnp.float32)
+    scale = 0.08838834764831845 * bm.LOG2E
+    m0 = jnp.asarray(rng.normal(size=(8,)) * 5, jnp.float32)
+    l0 = jnp.asarray(rng.uniform(1, 3, size=(8,)), jnp.float32)
+    inside = bm.softmax_update(s, m0, l0, scale)
+    first = bm.softmax_update(s * scale, m0, l0)
+    np.testing.assert_array_equal(inside[1], first[1])
+    for a, b in zip(inside, first):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
