@@ -24,10 +24,15 @@ import jax.numpy as jnp
 from jax import lax
 
 LOG2E = math.log2(math.e)
-# Finite, so that a row whose every key in a block is masked yields
-# exp2(MASK - MASK) = 1 instead of NaN; that garbage is wiped by alpha = 0 as soon
-# as the row sees its first allowed key (every row has one: itself, or its document).
-MASK_VALUE = float(jnp.finfo(jnp.float32).min)
+# The kernels mask raw logits and scale them inside exp2's argument, fused into one FFMA:
+# exp2(fma(s, scale, -m)). MASK_VALUE is finite, so that a row whose every key in a block is
+# masked yields exp2(MASK * scale - MASK * scale) = 1 instead of NaN (that garbage is wiped by
+# alpha = 0 as soon as the row sees its first allowed key; every row has one: itself, or its
+# document). And it is a power of two, so that MASK * scale is exact and that argument is
+# exactly 0 under the fused multiply-add too; a value like float32's min would leave the
+# rounding error of MASK * scale, about 1e30, and exp2 of it is inf or 0. 2^100 keeps
+# MASK * scale finite for any scale below 2^27.
+MASK_VALUE = -2.0 ** 100
 
 
 # ---------------------------------------------------------------- row ranges (XLA)
@@ -145,7 +150,7 @@ def softmax_update(s, m_prev, l_prev, scale=1.0):
     The row max is taken before scaling. Multiplying by a positive constant commutes with max,
     rounding included, so m_new is the same. Each element is then multiplied once, inside
     exp2's argument (one FFMA), instead of also once for the max: 64 fewer FMULs per thread and
-    block in the forward's unmasked loop (its SASS, NOTES.md v6).
+    block in the forward (its SASS, NOTES.md v6). Masked logits are MASK_VALUE (see there).
     """
     m_new = jnp.maximum(m_prev, s.max(axis=1) * scale)
     alpha = jnp.exp2(m_prev - m_new)
@@ -160,9 +165,10 @@ def finalize(acc, m, l):
     return out, m + jnp.log(l) * LOG2E   # log, not log2: what the Mosaic GPU kernels lower
 
 
-def probs_from_lse(s2, lse2, lse_dim):
-    """Recomputed probabilities exp2(s2 - lse2) with lse2 broadcast along `lse_dim`."""
-    return jnp.exp2(s2 - lax.broadcast_in_dim(lse2, s2.shape, [lse_dim]))
+def probs_from_lse(s, lse2, lse_dim, scale=1.0):
+    """Recomputed probabilities exp2(s * scale - lse2) with lse2 broadcast along `lse_dim`
+    (s * scale the log2-scaled logits)."""
+    return jnp.exp2(s * scale - lax.broadcast_in_dim(lse2, s.shape, [lse_dim]))
 
 
 def dlogits(p, dp, delta, delta_dim):

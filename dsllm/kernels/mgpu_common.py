@@ -125,13 +125,14 @@ def block_part(ref, key_offset, block):
     return ref if key_offset is None else ref.at[pl.ds(key_offset, block // 2)]
 
 
-def mask_block(s2, row_start, row_end, first_col, *, mask_start, mask_end):
-    """s2 [R, C] (WGMMA layout) with the pairs outside [row_start, row_end) of its rows masked,
-    columns numbered from first_col; as over_blocks asks (no compare, or the end's only)."""
+def mask_block(s, row_start, row_end, first_col, *, mask_start, mask_end):
+    """Logits s [R, C] (WGMMA layout) with the pairs outside [row_start, row_end) of its rows
+    set to block_math.MASK_VALUE, columns numbered from first_col; as over_blocks asks (no
+    compare, or the end's only)."""
     if not mask_end:
-        return s2
-    shape = s2.shape
-    return bm.range_mask(s2, bcast(row_start, shape, 0) if mask_start else None,
+        return s
+    shape = s.shape
+    return bm.range_mask(s, bcast(row_start, shape, 0) if mask_start else None,
                          bcast(row_end, shape, 0), first_col + iota(shape, 1))
 
 

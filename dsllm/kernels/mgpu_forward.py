@@ -89,15 +89,9 @@ def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step,
         if after_first_block is not None:
             pl.when(ki == own_lo)(after_first_block)
 
-        if mask_end:
-            s2 = mc.mask_block(s * scale2, row_start, row_end, ki * bkv + (key_offset or 0),
-                               mask_start=mask_start, mask_end=mask_end)
-            p, m, l, alpha = bm.softmax_update(s2, m, l)
-        else:
-            # Unmasked: scale inside the update (one multiply per element, not two). The
-            # masked blocks keep scaling first, so that a fully masked row's exp2 argument
-            # is exactly MASK_VALUE - MASK_VALUE = 0 (block_math.MASK_VALUE).
-            p, m, l, alpha = bm.softmax_update(s, m, l, scale2)
+        s = mc.mask_block(s, row_start, row_end, ki * bkv + (key_offset or 0),
+                          mask_start=mask_start, mask_end=mask_end)
+        p, m, l, alpha = bm.softmax_update(s, m, l, scale2)
         acc = acc * mc.bcast(alpha, acc.shape, 0)
         p16 = p.astype(v_smems.dtype)
         acc, m, l, p16 = lax.optimization_barrier((acc, m, l, p16))

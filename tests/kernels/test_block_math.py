@@ -108,7 +108,8 @@ def test_block_bounds_cover_every_allowed_pair_and_inner_blocks_need_no_mask(cau
         [0 * chunks, chunks // 2 + 1, 0 * chunks, (chunks % 2 == 0).astype(int)], axis=1))
 
 
-def _streamed_softmax(s2, mask, block):
+def _streamed_softmax(s2, mask, block, scale=1.0):
+    """The forward's online softmax over raw logits s2 / scale (masked raw, scaled inside)."""
     R, C = s2.shape
     m = jnp.full((R,), -jnp.inf)
     l = jnp.zeros((R,))
@@ -117,21 +118,33 @@ def _streamed_softmax(s2, mask, block):
     cols = jnp.broadcast_to(jnp.arange(C), (R, C))
     start, end = mask
     for j in range(0, C, block):
-        tile = bm.range_mask(s2[:, j:j + block], start[:, None], end[:, None], cols[:, j:j + block])
-        p, m, l, alpha = bm.softmax_update(tile, m, l)
+        tile = bm.range_mask(s2[:, j:j + block] / scale, start[:, None], end[:, None],
+                             cols[:, j:j + block])
+        p, m, l, alpha = bm.softmax_update(tile, m, l, scale)
         acc = acc * alpha[:, None] + p @ v[j:j + block]
     out, lse = bm.finalize(acc, m, l)
     return out, lse, v
 
 
-def test_online_softmax_matches_softmax_even_after_fully_masked_blocks():
+def test_mask_value_times_scale_is_exact():
+    # The kernels compute exp2(fma(s, scale, -m)). For a row whose every key so far is masked,
+    # m = MASK * scale (rounded), and the argument must be exactly 0, which needs MASK * scale
+    # exact in float32: MASK a power of two. (float32's min fails this.)
+    for scale in [bm.LOG2E / 8, bm.LOG2E / 11.3137, 0.1, 1.0, 3.7, 1000.0]:
+        exact = np.float64(bm.MASK_VALUE) * np.float64(np.float32(scale))
+        assert np.float64(np.float32(bm.MASK_VALUE) * np.float32(scale)) == exact
+        assert np.isfinite(np.float32(exact))
+
+
+@pytest.mark.parametrize("scale", [1.0, bm.LOG2E / 11.3137])
+def test_online_softmax_matches_softmax_even_after_fully_masked_blocks(scale):
     rng = np.random.default_rng(1)
     R, C, block = 6, 48, 16
     s2 = jnp.asarray(rng.normal(size=(R, C)) * 4, jnp.float32)
     # Rows whose first one or two blocks are fully masked, and a row allowed a single key.
     start = jnp.array([0, 16, 20, 33, 40, 47])
     end = jnp.array([48, 40, 21, 48, 45, 48])
-    out, lse, v = _streamed_softmax(s2, (start, end), block)
+    out, lse, v = _streamed_softmax(s2, (start, end), block, scale)
     cols = jnp.arange(C)
     allowed = (cols[None] >= start[:, None]) & (cols[None] < end[:, None])
     logits = jnp.where(allowed, s2, -jnp.inf)
