@@ -4,7 +4,8 @@
 
 q [B, S, H, D]; k, v [B, S, K, D] with H a multiple of K (GQA/MQA, never
 repeated); segment_ids [B, S] int32 or None; bf16 (or f16) in and out, fp32
-softmax and accumulation. Differentiable in q, k, v (custom VJP).
+softmax and accumulation. Differentiable in q, k, v (custom VJP). sm_scale (default
+head_dim ** -0.5) must be positive and below MAX_SM_SCALE.
 
 Segment ids: 1, 2, ... number the packed documents of a row and 0 marks padding.
 Each document must be one contiguous run of equal ids (what packing produces): the
@@ -41,6 +42,7 @@ SUPPORTED_DTYPES = (jnp.bfloat16, jnp.float16)
 # kernel out of the backward pass: the policy never sees the kernel primitive itself,
 # which plgpu.kernel wraps in a custom_vmap_call (jax 0.11.2).
 RESIDUALS_NAME = "flash_attention_residuals"
+MAX_SM_SCALE = 2.0 ** 26
 
 
 def flash_attention(q, k, v, segment_ids=None, *, causal=True, sm_scale=None,
@@ -53,6 +55,10 @@ def flash_attention(q, k, v, segment_ids=None, *, causal=True, sm_scale=None,
     _check_inputs(q, k, v, segment_ids)
     D = q.shape[-1]
     sm_scale = float(D ** -0.5 if sm_scale is None else sm_scale)
+    if not 0 < sm_scale < MAX_SM_SCALE:
+        # The kernels take a row's max before scaling (true for a positive scale only) and keep
+        # MASK_VALUE * scale finite (block_math.MASK_VALUE).
+        raise ValueError(f"sm_scale must be in (0, {MAX_SM_SCALE:g}); got {sm_scale}")
     platform = jax.default_backend()
     if backend is None:
         backend = "splash" if platform == "tpu" else "mosaic_gpu"

@@ -44,12 +44,15 @@ def test_bad_inputs_raise_one_clear_error(shapes, dtype, match):
         flash_attention(q, k, k, None)
 
 
-def test_bad_segment_ids_and_backend():
+def test_bad_segment_ids_backend_and_scale():
     q = jnp.zeros((1, 128, 2, 64), jnp.bfloat16)
     with pytest.raises(ValueError, match="segment_ids must be"):
         flash_attention(q, q, q, jnp.zeros((1, 64), jnp.int32))
     with pytest.raises(ValueError, match="unknown flash_attention backend"):
         flash_attention(q, q, q, None, backend="triton")
+    for bad_scale in (0.0, -0.125, 2.0 ** 30):
+        with pytest.raises(ValueError, match="sm_scale must be in"):
+            flash_attention(q, q, q, None, sm_scale=bad_scale)
 
 
 def test_non_hopper_gpu_is_refused(monkeypatch):
