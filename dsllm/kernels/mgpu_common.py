@@ -136,6 +136,16 @@ def mask_block(s, row_start, row_end, first_col, *, mask_start, mask_end):
                          bcast(row_end, shape, 0), first_col + iota(shape, 1))
 
 
+def masked(s, was_masked):
+    """s, the output of mask_block, kept as it is through LLVM.
+
+    Seen through, LLVM rewrites select(mask, s, MASK) * scale as select(mask, s * scale,
+    MASK * scale), which keeps a multiply per element ahead of exp2 in the masked blocks
+    instead of folding it into exp2's FFMA (SASS, NOTES.md v6). The optimization barrier
+    hides the select from that rewrite and emits no instruction."""
+    return jax.lax.optimization_barrier(s) if was_masked else s
+
+
 def tiled_smem(shape, dtype):
     """SMEM buffer with the 128-byte swizzle that wgmma and TMA want (rows of 64 bf16)."""
     transforms = (plgpu.TilingTransform((8, 64)), plgpu.SwizzleTransform(128))
