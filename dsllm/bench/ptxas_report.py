@@ -1,10 +1,11 @@
 """ptxas's register report of our Mosaic GPU kernels, on a machine without a GPU.
 
   bash dsllm/bench/ptxas/setup.sh          # once: fetches the CUDA plugin and ptxas (.ptxas/)
-  python -m dsllm.bench.ptxas_report [--blocks=fused_backward=columns,stages=2] [--head_dim=128]
+  python -m dsllm.bench.ptxas_report [--blocks=stages=3,trim_blocks=False] [--head_dim=64]
 
-Registers decide these kernels' speed (a spill in the hot loop costs 10-20%, NOTES.md v6), and
-ptxas reports them at compile time, which needs no GPU: the function's gradient is lowered for
+These kernels run at the register limit, and spills cost speed (NOTES.md v6: the fused
+backward ran 12% behind the split kernels with 592 bytes spilled, 4% behind with 544). ptxas
+reports spills at compile time, which needs no GPU: the function's gradient is lowered for
 CUDA in Python, then each Mosaic kernel's module goes through the CUDA PJRT plugin's
 MosaicGpuCompile (MLIR -> PTX -> ptxas) with MOSAIC_GPU_DUMP_PTXAS set, against a fake
 libcuda that claims one sm_90 device and refuses to load the result. One subprocess per
