@@ -2,6 +2,7 @@
 
   bash dsllm/bench/ptxas/setup.sh          # once: fetches the CUDA plugin and ptxas (.ptxas/)
   python -m dsllm.bench.ptxas_report [--blocks=stages=3,trim_blocks=False] [--head_dim=64]
+  python -m dsllm.bench.ptxas_report --sass    # and the SASS opcodes of each kernel's loops
 
 These kernels run at the register limit, and spills cost speed (NOTES.md v6: the fused
 backward ran 12% behind the split kernels with 592 bytes spilled, 4% behind with 544). ptxas
@@ -28,6 +29,9 @@ BLOCKS = flags.DEFINE_string("blocks", "", "Blocks fields, e.g. stages=3,trim_bl
 HEAD_DIM = flags.DEFINE_integer("head_dim", 128, "head dimension")
 GQA = flags.DEFINE_integer("gqa", 1, "query heads per key/value head")
 CAUSAL = flags.DEFINE_bool("causal", True, "causal attention")
+SASS = flags.DEFINE_bool("sass", False, "also count each kernel's loop bodies' SASS opcodes")
+KEY_OPCODES = ("HGMMA", "MUFU", "FFMA", "FMUL", "FADD", "FMNMX", "FSEL", "ISETP", "F2FP", "LDL",
+               "STL")
 
 
 def parse_blocks(text):
@@ -60,6 +64,48 @@ def lower_kernels(blocks, head_dim, gqa, causal):
     return list(core.KNOWN_KERNELS.values())
 
 
+def loop_opcodes(sass, min_length=50):
+    """[(first address, instructions, Counter of opcodes)] of each loop body in a cuobjdump
+    -sass listing: the instructions from a backward branch's target to the branch. ptxas puts
+    barrier spin-waits out of line, after the last EXIT, and branches back from there; those
+    branches are left out, so the bodies left are the kernels' own loops (the consumers' block
+    loops, the producer's). min_length drops short ones."""
+    import collections
+    inst = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_]*)([^;]*);")
+    code = [(int(a, 16), op, rest) for a, op, rest in inst.findall(sass)]
+    last_exit = max(a for a, op, _ in code if op == "EXIT")
+    loops = []
+    for i, (addr, op, rest) in enumerate(code):
+        if addr > last_exit:
+            break
+        target = re.match(r"\s*(?:\.[A-Z.]+\s+)?0x([0-9a-f]+)", rest) if op == "BRA" else None
+        if target and int(target.group(1), 16) < addr:
+            body = [o for a, o, _ in code[:i + 1] if a >= int(target.group(1), 16)]
+            if len(body) >= min_length:
+                loops.append((int(target.group(1), 16), len(body), collections.Counter(body)))
+    return loops
+
+
+def sass_of(module_path, plugin, env, tmp):
+    """cuobjdump -sass of one kernel: its PTX dumped by MosaicGpuCompile, then ptxas."""
+    bin_dir = pathlib.Path(env["PATH"].split(":")[0])
+    dump = pathlib.Path(tmp, "dump")
+    dump.mkdir(exist_ok=True)
+    for f in dump.glob("*"):
+        f.unlink()
+    subprocess.run([sys.executable, "-c", "import sys; from dsllm.bench.ptxas_report import "
+                    "compile_module; compile_module(sys.argv[1], sys.argv[2])",
+                    str(module_path), str(plugin)],
+                   env=dict(env, MOSAIC_GPU_DUMP_PTX="1", MOSAIC_GPU_DUMP_TO=str(dump)),
+                   capture_output=True, timeout=900)
+    ptx = next(dump.glob("*.ptx"))
+    cubin = dump / "kernel.cubin"
+    subprocess.run([str(bin_dir / "ptxas"), "-arch=sm_90a", "-O3", str(ptx), "-o", str(cubin)],
+                   check=True, capture_output=True)
+    return subprocess.run([str(bin_dir / "cuobjdump"), "-sass", str(cubin)], env=env, check=True,
+                          capture_output=True, text=True).stdout
+
+
 def compile_module(path, plugin):
     """In a subprocess: MosaicGpuCompile(module) (ptxas reports on stderr; loading fails)."""
     asm = pathlib.Path(path).read_bytes()
@@ -79,7 +125,7 @@ def ptxas_summary(log):
     return int(regs[-1]), int(stores), int(loads), "serialized" in log
 
 
-def report(modules, ptxas_dir):
+def report(modules, ptxas_dir, sass=False):
     ptxas_dir = pathlib.Path(ptxas_dir)
     plugins = sorted(ptxas_dir.glob("unpacked/jax_plugins/*/xla_cuda_plugin.so"))
     if not plugins:
@@ -97,7 +143,10 @@ def report(modules, ptxas_dir):
                  "compile_module; compile_module(sys.argv[1], sys.argv[2])",
                  str(path), str(plugins[0])],
                 env=env, capture_output=True, text=True, errors="replace", timeout=900)
-            rows.append(ptxas_summary(proc.stdout + proc.stderr))
+            row = ptxas_summary(proc.stdout + proc.stderr)
+            if sass:
+                row += (loop_opcodes(sass_of(path, plugins[0], env, tmp)),)
+            rows.append(row)
     return rows
 
 
@@ -107,10 +156,15 @@ def main(argv):
     modules = lower_kernels(blocks, HEAD_DIM.value, GQA.value, CAUSAL.value)
     print(f"{blocks}, head_dim {HEAD_DIM.value}, gqa {GQA.value}, causal {CAUSAL.value}: "
           f"{len(modules)} kernels (forward first, in lowering order)")
-    for i, (regs, stores, loads, serialised) in enumerate(report(modules, PTXAS_DIR.value)):
+    for i, (regs, stores, loads, serialised, *loops) in enumerate(
+            report(modules, PTXAS_DIR.value, sass=SASS.value)):
         print(f"kernel {i}: {regs} registers (launch bound; setmaxnreg raises the consumers'), "
               f"spill stores {stores} B, spill loads {loads} B"
               + (", wgmma SERIALISED" if serialised else ""), flush=True)
+        for start, length, ops in (loops[0] if loops else []):
+            if any(ops[op] for op in KEY_OPCODES):
+                print(f"  loop at {start:#x}: {length} instructions, "
+                      + ", ".join(f"{op} {ops[op]}" for op in KEY_OPCODES if ops[op]))
 
 
 if __name__ == "__main__":

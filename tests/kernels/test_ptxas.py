@@ -40,3 +40,23 @@ def test_no_kernel_spills(head_dim):
     assert len(rows) == 3
     for i, (_, stores, loads, serialised) in enumerate(rows):
         assert (stores, loads, serialised) == (0, 0, False), f"kernel {i}: {rows[i]}"
+
+
+SASS = """
+        /*0100*/                   HGMMA.64x64x16.F32.BF16 R24, gdesc[UR4], R24 ;  /* 0x0 */
+        /*0110*/                   FMUL R2, R3, 0.5 ;                               /* 0x0 */
+        /*0120*/              @!P1 BRA 0x0300 ;                                     /* 0x0 */
+        /*0130*/                   MUFU.EX2 R4, R2 ;                                /* 0x0 */
+        /*0140*/               @P2 BRA 0x0100 ;                                     /* 0x0 */
+        /*0150*/                   EXIT ;                                           /* 0x0 */
+        /*0300*/                   SYNCS.PHASECHK.TRANS64 P1, [R5+URZ], R4 ;       /* 0x0 */
+        /*0310*/                   BRA 0x0110 ;                                     /* 0x0 */
+"""
+
+
+def test_loop_opcodes_counts_loop_bodies_not_out_of_line_waits():
+    loops = ptxas_report.loop_opcodes(SASS, min_length=1)
+    assert len(loops) == 1   # the retry branch after EXIT is not a loop
+    start, length, ops = loops[0]
+    assert (start, length) == (0x100, 5)
+    assert (ops["HGMMA"], ops["FMUL"], ops["MUFU"], ops["BRA"]) == (1, 1, 1, 2)
