@@ -85,7 +85,7 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
                 s = mc.mask_block(plgpu.wgmma_accumulator_load(s_ref, wait_n=1),
                                   row_start, row_end, ki * bkv + (key_offset or 0),
                                   mask_start=mask_start, mask_end=mask_end)
-                p = bm.probs_from_lse(mc.masked(s, mask_end), lse, 0, scale2)
+                p = bm.probs_from_lse(s, lse, 0, scale2)
                 return p, dp_ref[...]
             p, dp = pl.run_scoped(s_and_dp, plgpu.ACC(shape, jnp.float32),
                                   plgpu.ACC(shape, jnp.float32))
@@ -148,7 +148,7 @@ def consume_key_tile(k_smems, v_smems, wg, ring, row_start, row_end, bounds, *, 
             lse = mc.load_vector(lse_smems.at[slot], mc.WGMMA_COL)
             s = mc.mask_block(plgpu.wgmma_accumulator_load(s_ref, wait_n=1),
                               row_start, row_end, qi * bq, mask_start=mask_start, mask_end=mask_end)
-            p = bm.probs_from_lse(mc.masked(s, mask_end), lse, 1, scale2)
+            p = bm.probs_from_lse(s, lse, 1, scale2)
             return p, dp_ref[...]
         p, dp = pl.run_scoped(p_and_dp, plgpu.ACC(shape, jnp.float32),
                               plgpu.ACC(shape, jnp.float32))

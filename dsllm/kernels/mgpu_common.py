@@ -128,22 +128,18 @@ def block_part(ref, key_offset, block):
 def mask_block(s, row_start, row_end, first_col, *, mask_start, mask_end):
     """Logits s [R, C] (WGMMA layout) with the pairs outside [row_start, row_end) of its rows
     set to block_math.MASK_VALUE, columns numbered from first_col; as over_blocks asks (no
-    compare, or the end's only)."""
+    compare, or the end's only).
+
+    The masked result passes an optimization barrier, which emits no instruction. Seen
+    through, LLVM rewrites select(mask, s, MASK) * scale as select(mask, s * scale, MASK *
+    scale), which keeps a multiply per element ahead of exp2 instead of folding the scale
+    into exp2's FFMA (the backward's SASS, NOTES.md v6)."""
     if not mask_end:
         return s
     shape = s.shape
-    return bm.range_mask(s, bcast(row_start, shape, 0) if mask_start else None,
-                         bcast(row_end, shape, 0), first_col + iota(shape, 1))
-
-
-def masked(s, was_masked):
-    """s, the output of mask_block, kept as it is through LLVM.
-
-    Seen through, LLVM rewrites select(mask, s, MASK) * scale as select(mask, s * scale,
-    MASK * scale), which keeps a multiply per element ahead of exp2 in the masked blocks
-    instead of folding it into exp2's FFMA (SASS, NOTES.md v6). The optimization barrier
-    hides the select from that rewrite and emits no instruction."""
-    return jax.lax.optimization_barrier(s) if was_masked else s
+    return jax.lax.optimization_barrier(
+        bm.range_mask(s, bcast(row_start, shape, 0) if mask_start else None,
+                      bcast(row_end, shape, 0), first_col + iota(shape, 1)))
 
 
 def tiled_smem(shape, dtype):
