@@ -63,6 +63,9 @@ VARIANT_BLOCKS = {
     "pertile": Blocks(persistent_forward=False),
     # every warpgroup visiting its whole tile's blocks, and no half blocks
     "notrim": Blocks(trim_blocks=False),
+    # the backward as one kernel, dQ by TMA reduce-adds (mgpu_backward_fused)
+    "fused": Blocks(fused_backward="columns"),
+    "fusedkeys": Blocks(fused_backward="keys"),
 }
 
 # Correctness only (no timing): what the bench shapes leave out.

@@ -29,6 +29,7 @@ import jax.experimental.pallas.mosaic_gpu as plgpu
 from jax.ad_checkpoint import checkpoint_name
 
 from dsllm.kernels import mgpu_backward
+from dsllm.kernels import mgpu_backward_fused
 from dsllm.kernels import mgpu_forward
 from dsllm.kernels import mgpu_forward_persistent
 from dsllm.kernels import schedule
@@ -174,6 +175,11 @@ def _attention_bwd(sm_scale, interpret, residuals, do):
     blocks = plan.blocks
     kv_start, kv_end, q_start, q_end = plan.ranges
     delta = mgpu_backward.delta_of(out, do)
+    if blocks.fused_backward and q.shape[-1] == mgpu_backward_fused.HEAD_DIM:
+        dq, dk, dv = mgpu_backward_fused.dkv_dq(q, k, v, do, lse, delta, q_start, q_end,
+                                                plan.dkv_bounds, sm_scale=sm_scale,
+                                                blocks=blocks, interpret=interpret)
+        return dq, dk, dv, None
     dq = mgpu_backward.dq(q, k, v, do, lse, delta, kv_start, kv_end, plan.dq_bounds,
                           sm_scale=sm_scale, blocks=blocks, interpret=interpret)
     dk, dv = mgpu_backward.dkv(q, k, v, do, lse, delta, q_start, q_end, plan.dkv_bounds,

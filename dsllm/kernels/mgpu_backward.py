@@ -112,6 +112,31 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
                           b=b, kv_head=kv_head, lo=lo, hi=hi, bkv=bkv, stages=stages)
 
 
+def probs_and_dlogits(k_smem, v_smem, ring, slot, qi, row_start, row_end, *, scale2,
+                      mask_start, mask_end):
+    """(P^T, dS^T) [keys, queries] fp32 of a warpgroup's resident keys against query block qi
+    in ring slot `slot` (its lse and delta awaited here too)."""
+    q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars, _ = ring
+    shape = (k_smem.shape[0], q_smems.shape[1])   # transposed tile: key rows, query columns
+
+    def p_and_dp(s_ref, dp_ref):
+        # Issue S^T = K Q^T and dP^T = V dO^T together; P^T from S^T overlaps dP^T.
+        plgpu.barrier_wait(q_bars.at[slot])
+        plgpu.wgmma(s_ref, k_smem, q_smems.at[slot].T)
+        plgpu.barrier_wait(do_bars.at[slot])
+        plgpu.wgmma(dp_ref, v_smem, do_smems.at[slot].T)
+        plgpu.barrier_wait(lse_bars.at[slot])
+        lse = mc.load_vector(lse_smems.at[slot], mc.WGMMA_COL)
+        s = mc.mask_block(plgpu.wgmma_accumulator_load(s_ref, wait_n=1), row_start, row_end,
+                          qi * shape[1], mask_start=mask_start, mask_end=mask_end)
+        p = bm.probs_from_lse(s, lse, 1, scale2)
+        return p, dp_ref[...]
+    p, dp = pl.run_scoped(p_and_dp, plgpu.ACC(shape, jnp.float32), plgpu.ACC(shape, jnp.float32))
+    plgpu.barrier_wait(delta_bars.at[slot])
+    delta = mc.load_vector(delta_smems.at[slot], mc.WGMMA_COL)
+    return p, bm.dlogits(p, dp, delta, 1)
+
+
 def consume_key_tile(k_smems, v_smems, wg, ring, row_start, row_end, bounds, *, groups, stages,
                      sm_scale, interpret):
     """A compute warpgroup's pass over one key tile: for each of the `groups` query heads of
@@ -135,26 +160,8 @@ def consume_key_tile(k_smems, v_smems, wg, ring, row_start, row_end, bounds, *, 
         dk, dv = carry
         slot = lax.rem(g * (hi - lo) + qi - lo, stages)
         own = mc.per_step(wg, qi)
-        k_smem, v_smem = k_smems.at[own], v_smems.at[own]
-        shape = (bkv, bq)   # transposed tile: key rows, query columns
-
-        def p_and_dp(s_ref, dp_ref):
-            # Issue S^T = K Q^T and dP^T = V dO^T together; P^T from S^T overlaps dP^T.
-            plgpu.barrier_wait(q_bars.at[slot])
-            plgpu.wgmma(s_ref, k_smem, q_smems.at[slot].T)
-            plgpu.barrier_wait(do_bars.at[slot])
-            plgpu.wgmma(dp_ref, v_smem, do_smems.at[slot].T)
-            plgpu.barrier_wait(lse_bars.at[slot])
-            lse = mc.load_vector(lse_smems.at[slot], mc.WGMMA_COL)
-            s = mc.mask_block(plgpu.wgmma_accumulator_load(s_ref, wait_n=1),
-                              row_start, row_end, qi * bq, mask_start=mask_start, mask_end=mask_end)
-            p = bm.probs_from_lse(s, lse, 1, scale2)
-            return p, dp_ref[...]
-        p, dp = pl.run_scoped(p_and_dp, plgpu.ACC(shape, jnp.float32),
-                              plgpu.ACC(shape, jnp.float32))
-        plgpu.barrier_wait(delta_bars.at[slot])
-        delta = mc.load_vector(delta_smems.at[slot], mc.WGMMA_COL)
-        ds = bm.dlogits(p, dp, delta, 1)
+        p, ds = probs_and_dlogits(k_smems.at[own], v_smems.at[own], ring, slot, qi, row_start, row_end,
+                                  scale2=scale2, mask_start=mask_start, mask_end=mask_end)
         dv, dk = mc.mma_accumulate_pair(dv, p.astype(do_smems.dtype), do_smems.at[slot],
                                         dk, ds.astype(q_smems.dtype), q_smems.at[slot],
                                         interpret=interpret)
@@ -225,20 +232,29 @@ def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_
 
     @pl.when(wg == mc.COMPUTE_WGS)
     def _memory():
-        plgpu.set_max_registers(mc.MEMORY_REGISTERS, action="decrease")
-        chunk = t * mc.COMPUTE_WGS
-        lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
-        n_q = hi - lo
-
-        def issue(step, slot):
-            issue_query_block(q_ref, do_ref, lse_ref, delta_ref, ring, b=b,
-                              hq=kv_head * groups + lax.div(step, n_q),
-                              qi=lo + lax.rem(step, n_q), slot=slot, bq=bq)
-
-        produce(groups * n_q, [(consumed, issue)], stages)
+        produce_query_blocks(q_ref, do_ref, lse_ref, delta_ref, bounds_ref, ring, b=b,
+                             kv_head=kv_head, t=t, bq=bq, groups=groups, stages=stages)
 
 
-def _common_kwargs(interpret):
+def produce_query_blocks(q_ref, do_ref, lse_ref, delta_ref, bounds_ref, ring, *, b, kv_head, t,
+                         bq, groups, stages):
+    """The producer warpgroup of a key tile's program: for each of the `groups` query heads
+    of kv_head in turn, query blocks [lo, hi) of the tile (Q, dO, lse, delta) into the ring."""
+    plgpu.set_max_registers(mc.MEMORY_REGISTERS, action="decrease")
+    chunk = t * mc.COMPUTE_WGS
+    lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
+    n_q = hi - lo
+    consumed = ring[-1]
+
+    def issue(step, slot):
+        issue_query_block(q_ref, do_ref, lse_ref, delta_ref, ring, b=b,
+                          hq=kv_head * groups + lax.div(step, n_q),
+                          qi=lo + lax.rem(step, n_q), slot=slot, bq=bq)
+
+    produce(groups * n_q, [(consumed, issue)], stages)
+
+
+def common_kwargs(interpret):
     return dict(num_threads=mc.COMPUTE_WGS + 1, thread_name="wg",
                 compiler_params=mc.compiler_params(), interpret=interpret)
 
@@ -273,7 +289,7 @@ def dq(q, k, v, do, lse, delta, kv_start, kv_end, bounds, *, sm_scale, blocks, i
         ),
         grid=(H, S // (mc.COMPUTE_WGS * bq), B),
         grid_names=("heads", "q_tiles", "batch"),
-        **_common_kwargs(interpret),
+        **common_kwargs(interpret),
     )(q, k, v, do, lse, delta, kv_start, kv_end, bounds)
 
 
@@ -306,5 +322,5 @@ def dkv(q, k, v, do, lse, delta, q_start, q_end, bounds, *, sm_scale, blocks, in
         ),
         grid=(K, S // (mc.COMPUTE_WGS * bkv), B),
         grid_names=("kv_heads", "kv_tiles", "batch"),
-        **_common_kwargs(interpret),
+        **common_kwargs(interpret),
     )(q, k, v, do, lse, delta, q_start, q_end, bounds)

@@ -46,6 +46,11 @@ class Blocks:
     # own rows (block_math.block_bounds(trim=True)); in the forward and dQ, only the needed
     # half of its first and last block.
     trim_blocks: bool = True
+    # The backward as one kernel (mgpu_backward_fused: dK, dV and dQ in one pass, dQ by TMA
+    # reduce-adds), its warpgroups splitting each block's dQ by "columns" or by "keys"; ""
+    # for the split dQ and dK/dV kernels. head_dim 128 only; head_dim 64 always runs the
+    # split kernels.
+    fused_backward: str = ""
     # Diagnostic only: apply the mask on every block (no unmasked fast path), to
     # measure what masking costs.
     mask_all_blocks: bool = False

@@ -26,3 +26,16 @@ def test_forward_and_backward_lower_for_cuda(head_dim, persistent_forward):
     grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))
     text = grad.trace(q, kv, kv, seg).lower(lowering_platforms=("cuda",)).as_text()
     assert text.count("stablehlo.custom_call @mosaic_gpu") == 3   # forward, dQ, dK/dV
+
+
+@pytest.mark.parametrize("dq_split", ["columns", "keys"])
+def test_fused_backward_lowers_for_cuda(dq_split):
+    q = jax.ShapeDtypeStruct((2, 384, 4, 128), jnp.bfloat16)
+    kv = jax.ShapeDtypeStruct((2, 384, 1, 128), jnp.bfloat16)
+    seg = jax.ShapeDtypeStruct((2, 384), jnp.int32)
+    blocks = Blocks(fused_backward=dq_split)
+    loss = lambda q, k, v, s: flash_attention(q, k, v, s, causal=True, blocks=blocks,
+                                              backend="mosaic_gpu", interpret=False).sum()
+    grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))
+    text = grad.trace(q, kv, kv, seg).lower(lowering_platforms=("cuda",)).as_text()
+    assert text.count("stablehlo.custom_call @mosaic_gpu") == 2   # forward, fused backward

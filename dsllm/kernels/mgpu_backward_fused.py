@@ -1,0 +1,224 @@
+"""Fused flash-attention backward for Hopper: dK, dV and dQ in one pass over the key tiles.
+
+One program per (key/value head, 2 * block_kv_dkv key rows, batch row), as mgpu_backward's
+dK/dV kernel, whose steps it extends (FA3's design). Once warpgroup w has P^T and dS^T
+[its 64 keys, 64 queries] of a query block, it also writes dS^T (bf16) to SMEM; when both
+warpgroups have, each computes half the block's dQ columns,
+  dQ[:, half w] = dS [64 queries, 128 keys] K[:, half w],
+and adds them by a TMA reduce-add into an fp32 dQ accumulator in GMEM (zeroed before the
+kernel, scaled and cast after it). 5 matmuls per block instead of the split backward's 7,
+for 32 KB of reduce-adds per block. Not bitwise deterministic: the reduce-adds into a dQ
+row arrive in a varying order (fp32 sums, differences at rounding level).
+
+Both warpgroups compute every query block [lo, hi) of their tile (the dQ step needs both
+halves of dS), so the trimmed own ranges of block_math.block_bounds are not used; the
+masks cover what trimming would skip. head_dim 128 only (each warpgroup's dQ columns are one
+64-wide swizzle tile of K); mgpu_backward's split kernels serve head_dim 64.
+
+In the interpreter, which has no TMA reductions, the reduce-add is a read-add-write
+(the interpreter runs programs one after another, and the two warpgroups' columns differ).
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+import jax.experimental.pallas as pl
+import jax.experimental.pallas.mosaic_gpu as plgpu
+from jax import lax
+
+from dsllm.kernels import block_math as bm
+from dsllm.kernels import mgpu_common as mc
+from dsllm.kernels.mgpu_backward import common_kwargs, probs_and_dlogits, produce_query_blocks
+
+HEAD_DIM = 128
+
+
+def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_ref, bounds_ref,
+            dq_acc_ref, dk_ref, dv_ref,
+            k_smems, v_smems, q_smems, do_smems, lse_smems, delta_smems, ds_smems, dq_smems,
+            k_bars, v_bars, q_bars, do_bars, lse_bars, delta_bars, consumed, ds_written, dq_bars,
+            *, bq, bkv, stages, groups, sm_scale, dq_split, interpret):
+    b = lax.axis_index("batch")
+    kv_head = lax.axis_index("kv_heads")
+    t = lax.axis_index("kv_tiles")
+    wg = lax.axis_index("wg")
+    ring = (q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars,
+            consumed)
+    columns = dq_split == "columns"
+
+    @pl.when(wg < mc.COMPUTE_WGS)
+    def _compute():
+        plgpu.set_max_registers(mc.COMPUTE_REGISTERS, action="increase")
+        chunk = t * mc.COMPUTE_WGS + wg
+        rows = pl.ds(chunk * bkv, bkv)
+        k_smem, v_smem = k_smems.at[wg], v_smems.at[wg]
+        plgpu.copy_gmem_to_smem(k_ref.at[b, rows, kv_head], k_smem, k_bars.at[wg])
+        plgpu.copy_gmem_to_smem(v_ref.at[b, rows, kv_head], v_smem, v_bars.at[wg])
+
+        lo, hi, inner_lo, inner_hi = (bounds_ref[b, chunk, i] for i in range(4))
+        row_start = mc.load_vector(q_start_ref.at[b, rows], mc.WGMMA_ROW)
+        row_end = mc.load_vector(q_end_ref.at[b, rows], mc.WGMMA_ROW)
+        for c in (range(mc.COMPUTE_WGS) if columns else [wg]):
+            plgpu.barrier_wait(k_bars.at[c])   # "columns": the dQ step reads both warpgroups' K
+        plgpu.barrier_wait(v_bars.at[wg])
+
+        D = k_smem.shape[1]
+        width = D // mc.COMPUTE_WGS if columns else D
+        cols = pl.ds(wg * width if columns else 0, width)   # this warpgroup's dQ columns
+        # In the interpreter, the "keys" split reduce-adds into one accumulator per warpgroup:
+        # its read-add-write stand-in is not atomic. (Compiled, the TMA reduce-adds are.)
+        acc_index = wg if dq_acc_ref.shape[0] > 1 else 0
+        scale2 = sm_scale * bm.LOG2E
+        dk = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
+        dv = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
+
+        def step_fn(qi, carry, *, g, mask_start, mask_end):
+            dk, dv = carry
+            step = g * (hi - lo) + qi - lo
+            slot = lax.rem(step, stages)
+            own = mc.per_step(wg, qi)
+            p, ds = probs_and_dlogits(k_smems.at[own], v_smems.at[own], ring, slot, qi,
+                                      row_start, row_end,
+                                      scale2=scale2, mask_start=mask_start, mask_end=mask_end)
+            p, ds = p.astype(do_smems.dtype), ds.astype(q_smems.dtype)
+            if columns:
+                # Two dS buffers, by step parity: a warpgroup writes step s + 2's only after
+                # the rendezvous of step s + 1, which the other passes only when done
+                # reading step s's.
+                ds_pair = ds_smems.at[lax.rem(step, 2)]
+                ds_pair.at[wg][...] = ds
+                dq_operands = (ds_pair, k_smems.at[pl.ds(mc.per_step(0, qi), 2)], ds_written)
+            else:
+                # One buffer: the warpgroup's own dQ matmul of the last step is done.
+                ds_smems.at[wg][...] = ds
+                dq_operands = (ds_smems.at[pl.ds(wg, 1)], k_smems.at[pl.ds(own, 1)], None)
+            plgpu.commit_smem()   # the dS^T writes, before a wgmma reads them
+            dv, dk, dq = _accumulate(dv, p, do_smems.at[slot], dk, ds, q_smems.at[slot],
+                                     *dq_operands, cols, interpret=interpret)
+            plgpu.barrier_arrive(consumed.at[slot])
+            _reduce_add(dq, dq_smems.at[wg], dq_bars.at[wg],
+                        dq_acc_ref.at[acc_index, b, pl.ds(qi * bq, bq), kv_head * groups + g,
+                                      cols],
+                        interpret=interpret)
+            return dk, dv
+
+        def head_fn(g, carry):
+            return mc.over_blocks(functools.partial(step_fn, g=g), (lo, hi, inner_lo, inner_hi),
+                                  carry)
+
+        dk, dv = lax.fori_loop(0, groups, head_fn, (dk, dv))
+        if columns:
+            mc.sync(ds_written)   # the other warpgroup's last dQ matmul has read our K
+        k_smem[...] = (dk * sm_scale).astype(k_smem.dtype)
+        v_smem[...] = dv.astype(v_smem.dtype)
+        plgpu.commit_smem()
+        plgpu.copy_smem_to_gmem(k_smem, dk_ref.at[b, rows, kv_head])
+        plgpu.copy_smem_to_gmem(v_smem, dv_ref.at[b, rows, kv_head])
+        plgpu.wait_smem_to_gmem(0)
+
+    @pl.when(wg == mc.COMPUTE_WGS)
+    def _memory():
+        produce_query_blocks(q_ref, do_ref, lse_ref, delta_ref, bounds_ref, ring, b=b,
+                             kv_head=kv_head, t=t, bq=bq, groups=groups, stages=stages)
+
+
+def _accumulate(dv, p, do_smem, dk, ds, q_smem, ds_smem, k_smem, ds_written, cols, *,
+                interpret):
+    """(dv + P^T dO, dk + dS^T Q, dQ[:, cols] = sum_c dS_c K_c[:, cols]) over the n key
+    chunks of ds_smem [n, keys, queries] (dS^T) and k_smem [n, keys, D]. With ds_written
+    (the other warpgroup's dS^T in ds_smem), the dQ matmul waits for the rendezvous on it,
+    which the dV and dK matmuls overlap."""
+    shape = (q_smem.shape[0], cols.size)
+    n = ds_smem.shape[0]
+    if interpret:
+        dot = lambda a, b: jnp.dot(a, b, preferred_element_type=jnp.float32)
+        dv = dv + dot(p, do_smem[...])
+        dk = dk + dot(ds, q_smem[...])
+        if ds_written is not None:
+            mc.sync(ds_written)
+        dq = sum(dot(ds_smem[c].T, k_smem[c, :, cols]) for c in range(n))
+        return dv, dk, dq
+
+    def dv_dk(refs):
+        dv_ref, dk_ref = refs
+        plgpu.wgmma(dv_ref, p, do_smem)
+        plgpu.wgmma(dk_ref, ds, q_smem)
+        if ds_written is not None:
+            mc.sync(ds_written)
+    # dV and dK are awaited before the dQ matmul is issued: the registers of P^T and dS^T
+    # (their operands) are then free for dQ's accumulator. Issued together, the kernel
+    # spilled (ptxas: 550-750 bytes per thread).
+    dv, dk = pl.run_state(dv_dk)((plgpu.ACC.init(dv), plgpu.ACC.init(dk)))
+
+    def dq_body(dq_ref):
+        for c in range(n):
+            plgpu.wgmma(dq_ref, ds_smem.at[c].T, k_smem.at[c].at[:, cols])
+        return dq_ref[...]
+    return dv, dk, pl.run_scoped(dq_body, plgpu.ACC(shape, jnp.float32))
+
+
+def _reduce_add(dq, stage, bar, dst, *, interpret):
+    """dst += dq (fp32) by a TMA reduce-add through the SMEM `stage`."""
+    plgpu.wait_smem_to_gmem(0, wait_read_only=True)   # the last reduce-add has read the stage
+    if interpret:   # no TMA reductions in the interpreter: read, add, write
+        plgpu.copy_gmem_to_smem(dst, stage, bar)
+        plgpu.barrier_wait(bar)
+        stage[...] = stage[...] + dq
+        plgpu.commit_smem()
+        plgpu.copy_smem_to_gmem(stage, dst)
+        plgpu.wait_smem_to_gmem(0)
+        return
+    stage[...] = dq
+    plgpu.commit_smem()
+    plgpu.copy_smem_to_gmem(stage, dst, reduction_op="add")
+
+
+def dkv_dq(q, k, v, do, lse, delta, q_start, q_end, bounds, *, sm_scale, blocks, interpret):
+    """(dQ, dK, dV) in one kernel; bounds = plan.AttentionPlan.dkv_bounds."""
+    B, S, H, D = q.shape
+    if D != HEAD_DIM:
+        raise ValueError(f"the fused backward needs head_dim {HEAD_DIM}, got {D}: use "
+                         f"Blocks(fused_backward=False)")
+    K = k.shape[2]
+    groups = H // K
+    bq, bkv = blocks.block_q_dkv, blocks.block_kv_dkv
+    stages = min(blocks.stages, S // bq)
+    dq_split = blocks.fused_backward
+    if dq_split not in ("columns", "keys"):
+        raise ValueError(f"Blocks.fused_backward={dq_split!r}: use 'columns' or 'keys'")
+    columns = dq_split == "columns"
+    n_acc = mc.COMPUTE_WGS if interpret and not columns else 1
+    dq_acc = jax.new_ref(jnp.zeros((n_acc, *q.shape), jnp.float32))
+    f32_tiled = (plgpu.TilingTransform((8, 32)), plgpu.SwizzleTransform(128))
+    dq_width = D // mc.COMPUTE_WGS if columns else D
+    dk, dv = plgpu.kernel(
+        functools.partial(_kernel, bq=bq, bkv=bkv, stages=stages, groups=groups,
+                          sm_scale=sm_scale, dq_split=dq_split, interpret=bool(interpret)),
+        out_type=(jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)),
+        scratch_types=(
+            mc.tiled_smem((mc.COMPUTE_WGS, bkv, D), k.dtype),
+            mc.tiled_smem((mc.COMPUTE_WGS, bkv, D), v.dtype),
+            mc.tiled_smem((stages, bq, D), q.dtype),
+            mc.tiled_smem((stages, bq, D), do.dtype),
+            plgpu.SMEM((stages, bq), jnp.float32),
+            plgpu.SMEM((stages, bq), jnp.float32),
+            # dS^T: "columns" two steps' of both warpgroups, "keys" each warpgroup's own
+            mc.tiled_smem(((2,) if columns else ()) + (mc.COMPUTE_WGS, bkv, bq), q.dtype),
+            plgpu.SMEM((mc.COMPUTE_WGS, bq, dq_width), jnp.float32,
+                       transforms=f32_tiled),                                   # dQ stages
+            plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),
+            plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),
+            plgpu.Barrier(num_barriers=stages),
+            plgpu.Barrier(num_barriers=stages),
+            plgpu.Barrier(num_barriers=stages),
+            plgpu.Barrier(num_barriers=stages),
+            plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS, num_barriers=stages),
+            plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS),                         # ds_written
+            plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),                         # interpreter only
+        ),
+        grid=(K, S // (mc.COMPUTE_WGS * bkv), B),
+        grid_names=("kv_heads", "kv_tiles", "batch"),
+        **common_kwargs(interpret),
+    )(q, k, v, do, lse, delta, q_start, q_end, bounds, dq_acc)
+    dq = (dq_acc[...].sum(0) * sm_scale).astype(q.dtype)
+    return dq, dk, dv
