@@ -31,5 +31,6 @@ def test_expected_kernel_calls_follow_the_remat_policies():
     forward once; the others run it again in the backward."""
     from dsllm.bench.train_step import expected_kernel_calls
     from dsllm.model.transformer import REMAT_POLICIES
-    assert {p: expected_kernel_calls(p) for p in REMAT_POLICIES} == {
+    assert {p: expected_kernel_calls(p, 64) for p in REMAT_POLICIES} == {
         "none": 3, "dots": 4, "dots_attn": 3, "qkv_attn": 3, "full": 4}
+    assert expected_kernel_calls("dots_attn", 128) == 4 and expected_kernel_calls("full", 128) == 5

@@ -27,10 +27,10 @@ import traceback
 from absl import app, flags
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from dsllm.kernels.flash_attention import flash_attention
 from dsllm.kernels.mgpu_common import Blocks
+from dsllm.bench.packed_rows import allowed_pairs, packed_segments
 from dsllm.kernels.reference import reference_attention
 
 SHAPE_NAMES = flags.DEFINE_string("shapes", "1,2,3", "comma-separated shape numbers")
@@ -63,9 +63,9 @@ VARIANT_BLOCKS = {
     "pertile": Blocks(persistent_forward=False),
     # every warpgroup visiting its whole tile's blocks, and no half blocks
     "notrim": Blocks(trim_blocks=False),
-    # the backward as one kernel, dQ by TMA reduce-adds (mgpu_backward_fused)
-    "fused": Blocks(fused_backward="columns"),
-    "fusedkeys": Blocks(fused_backward="keys"),
+    # the backward forced to one kind (the default picks per call: Blocks.backward)
+    "fused": Blocks(backward="fused"),
+    "split": Blocks(backward="split"),
 }
 
 # Correctness only (no timing): what the bench shapes leave out.
@@ -76,24 +76,6 @@ EXTRA_CHECKS = {
     "d64_noncausal_plain": (1, 1024, 4, 2, 64, 0, False),
 }
 SMALL_SHAPES = {"1": (1, 256, 2, 2, 64, 0), "2": (1, 256, 4, 1, 64, 0), "3": (1, 256, 2, 2, 64, 4)}
-
-
-def packed_segments(batch, seq, docs, seed=0):
-    """[B, S] int32 ids 1..docs per row: random cut points, so mixed document lengths."""
-    rng = np.random.default_rng(seed)
-    ids = np.zeros((batch, seq), np.int32)
-    for b in range(batch):
-        cuts = np.sort(rng.choice(np.arange(1, seq), docs - 1, replace=False))
-        ids[b] = np.searchsorted(cuts, np.arange(seq), side="right") + 1
-    return jnp.asarray(ids)
-
-
-def allowed_pairs(segment_ids, batch, seq):
-    """Causal query-key pairs counted by the benchmark convention."""
-    if segment_ids is None:
-        return batch * seq * seq / 2
-    lengths = [np.bincount(np.asarray(row))[1:] for row in segment_ids]
-    return float(sum((l * (l + 1) // 2).sum() for l in lengths))
 
 
 def implementations(packed, variants):

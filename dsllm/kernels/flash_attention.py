@@ -14,7 +14,8 @@ new document. Padding runs attend among themselves, so padded rows are finite.
 
 Backends (chosen from jax.default_backend() unless `backend` is given):
 - "mosaic_gpu": our Pallas Mosaic GPU kernels for Hopper (mgpu_forward_persistent,
-  or mgpu_forward per tile, and mgpu_backward). On CPU this runs under the Mosaic GPU interpreter, which is how
+  or mgpu_forward per tile; mgpu_backward_fused or mgpu_backward's split kernels, see
+  Blocks.backward). On CPU this runs under the Mosaic GPU interpreter, which is how
   the tests exercise it (slow: small shapes only).
 - "splash": jax's TPU splash attention wrapped (tpu_splash); on CPU it runs in
   the TPU interpreter.
@@ -175,15 +176,26 @@ def _attention_bwd(sm_scale, interpret, residuals, do):
     blocks = plan.blocks
     kv_start, kv_end, q_start, q_end = plan.ranges
     delta = mgpu_backward.delta_of(out, do)
-    if blocks.fused_backward and q.shape[-1] == mgpu_backward_fused.HEAD_DIM:
-        dq, dk, dv = mgpu_backward_fused.dkv_dq(q, k, v, do, lse, delta, q_start, q_end,
-                                                plan.dkv_bounds, sm_scale=sm_scale,
-                                                blocks=blocks, interpret=interpret)
-        return dq, dk, dv, None
-    dq = mgpu_backward.dq(q, k, v, do, lse, delta, kv_start, kv_end, plan.dq_bounds,
-                          sm_scale=sm_scale, blocks=blocks, interpret=interpret)
-    dk, dv = mgpu_backward.dkv(q, k, v, do, lse, delta, q_start, q_end, plan.dkv_bounds,
-                               sm_scale=sm_scale, blocks=blocks, interpret=interpret)
+
+    def split():
+        dq = mgpu_backward.dq(q, k, v, do, lse, delta, kv_start, kv_end, plan.dq_bounds,
+                              sm_scale=sm_scale, blocks=blocks, interpret=interpret)
+        dk, dv = mgpu_backward.dkv(q, k, v, do, lse, delta, q_start, q_end, plan.dkv_bounds,
+                                   sm_scale=sm_scale, blocks=blocks, interpret=interpret)
+        return dq, dk, dv
+
+    def fused():
+        return mgpu_backward_fused.dkv_dq(q, k, v, do, lse, delta, q_start, q_end,
+                                          plan.dkv_bounds, sm_scale=sm_scale, blocks=blocks,
+                                          interpret=interpret)
+
+    auto = blocks.backward == "auto"
+    if blocks.backward == "split" or (auto and q.shape[-1] != mgpu_backward_fused.HEAD_DIM):
+        dq, dk, dv = split()
+    elif blocks.backward == "fused":
+        dq, dk, dv = fused()
+    else:   # "auto": which one is faster depends on the segment ids, known on the device only
+        dq, dk, dv = jax.lax.cond(mgpu_backward_fused.use_fused(plan.dkv_bounds), fused, split)
     return dq, dk, dv, None
 
 

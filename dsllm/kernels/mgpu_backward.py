@@ -237,10 +237,10 @@ def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_
 
 
 def produce_query_blocks(q_ref, do_ref, lse_ref, delta_ref, bounds_ref, ring, *, b, kv_head, t,
-                         bq, groups, stages):
+                         bq, groups, stages, registers=mc.MEMORY_REGISTERS):
     """The producer warpgroup of a key tile's program: for each of the `groups` query heads
     of kv_head in turn, query blocks [lo, hi) of the tile (Q, dO, lse, delta) into the ring."""
-    plgpu.set_max_registers(mc.MEMORY_REGISTERS, action="decrease")
+    plgpu.set_max_registers(registers, action="decrease")
     chunk = t * mc.COMPUTE_WGS
     lo, hi = bounds_ref[b, chunk, 0], bounds_ref[b, chunk, 1]
     n_q = hi - lo

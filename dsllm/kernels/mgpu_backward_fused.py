@@ -10,6 +10,13 @@ kernel, scaled and cast after it). 5 matmuls per block instead of the split back
 for 32 KB of reduce-adds per block. Not bitwise deterministic: the reduce-adds into a dQ
 row arrive in a varying order (fp32 sums, differences at rounding level).
 
+Measured on the H200 (NOTES.md v7): +6% forward+backward against the split kernels on dense
+causal rows (B4 S4096 H32 D128), -7% on packed rows of ~512-token documents, where its
+untrimmed query blocks are 10% more work (see use_fused). It runs with its own register split
+(COMPUTE_REGISTERS, MEMORY_REGISTERS): at mgpu_common's 232/40, ptxas spills 52 bytes per
+thread; at 240/24, none (bench/ptxas_report). The other split of dQ, each warpgroup its own keys with twice the reduce-adds,
+measured 4% slower than this one ("keys", NOTES.md v6 and v7) and was removed.
+
 Both warpgroups compute every query block [lo, hi) of their tile (the dQ step needs both
 halves of dS), so the trimmed own ranges of block_math.block_bounds are not used; the
 masks cover what trimming would skip. head_dim 128 only (each warpgroup's dQ columns are one
@@ -31,24 +38,40 @@ from dsllm.kernels import mgpu_common as mc
 from dsllm.kernels.mgpu_backward import common_kwargs, probs_and_dlogits, produce_query_blocks
 
 HEAD_DIM = 128
+# Registers per consumer warpgroup and for the producer (2 x 240 + 24 per thread x 128 threads
+# fits the SM's 64K): at 240 ptxas keeps everything in registers (ptxas_report).
+COMPUTE_REGISTERS = 240
+MEMORY_REGISTERS = 24
+# The fused kernel runs when its blocks exceed the split dK/dV kernel's trimmed blocks by at
+# most this fraction: dense causal rows visit 1.5% more (fused measured +6%), the bench's
+# packed rows of ~512-token documents 9.8% more (fused measured -7%).
+MAX_EXTRA_BLOCKS = 0.05
+
+
+def use_fused(dkv_bounds):
+    """Whether the fused kernel should run for plan.dkv_bounds (a traced bool): both its
+    warpgroups visit their whole tile's query blocks [lo, hi), where the split kernel's visit
+    only their own trimmed ones [own_lo, own_hi)."""
+    tile = (dkv_bounds[..., 1] - dkv_bounds[..., 0]).sum()
+    own = (dkv_bounds[..., 5] - dkv_bounds[..., 4]).sum()
+    return tile <= (1 + MAX_EXTRA_BLOCKS) * own
 
 
 def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_ref, bounds_ref,
             dq_acc_ref, dk_ref, dv_ref,
             k_smems, v_smems, q_smems, do_smems, lse_smems, delta_smems, ds_smems, dq_smems,
             k_bars, v_bars, q_bars, do_bars, lse_bars, delta_bars, consumed, ds_written, dq_bars,
-            *, bq, bkv, stages, groups, sm_scale, dq_split, interpret):
+            *, bq, bkv, stages, groups, sm_scale, interpret):
     b = lax.axis_index("batch")
     kv_head = lax.axis_index("kv_heads")
     t = lax.axis_index("kv_tiles")
     wg = lax.axis_index("wg")
     ring = (q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars,
             consumed)
-    columns = dq_split == "columns"
 
     @pl.when(wg < mc.COMPUTE_WGS)
     def _compute():
-        plgpu.set_max_registers(mc.COMPUTE_REGISTERS, action="increase")
+        plgpu.set_max_registers(COMPUTE_REGISTERS, action="increase")
         chunk = t * mc.COMPUTE_WGS + wg
         rows = pl.ds(chunk * bkv, bkv)
         k_smem, v_smem = k_smems.at[wg], v_smems.at[wg]
@@ -58,16 +81,13 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
         lo, hi, inner_lo, inner_hi = (bounds_ref[b, chunk, i] for i in range(4))
         row_start = mc.load_vector(q_start_ref.at[b, rows], mc.WGMMA_ROW)
         row_end = mc.load_vector(q_end_ref.at[b, rows], mc.WGMMA_ROW)
-        for c in (range(mc.COMPUTE_WGS) if columns else [wg]):
-            plgpu.barrier_wait(k_bars.at[c])   # "columns": the dQ step reads both warpgroups' K
+        for c in range(mc.COMPUTE_WGS):
+            plgpu.barrier_wait(k_bars.at[c])   # the dQ step reads both warpgroups' K
         plgpu.barrier_wait(v_bars.at[wg])
 
         D = k_smem.shape[1]
-        width = D // mc.COMPUTE_WGS if columns else D
-        cols = pl.ds(wg * width if columns else 0, width)   # this warpgroup's dQ columns
-        # In the interpreter, the "keys" split reduce-adds into one accumulator per warpgroup:
-        # its read-add-write stand-in is not atomic. (Compiled, the TMA reduce-adds are.)
-        acc_index = wg if dq_acc_ref.shape[0] > 1 else 0
+        width = D // mc.COMPUTE_WGS
+        cols = pl.ds(wg * width, width)   # this warpgroup's dQ columns
         scale2 = sm_scale * bm.LOG2E
         dk = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
         dv = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
@@ -81,24 +101,17 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
                                       row_start, row_end,
                                       scale2=scale2, mask_start=mask_start, mask_end=mask_end)
             p, ds = p.astype(do_smems.dtype), ds.astype(q_smems.dtype)
-            if columns:
-                # Two dS buffers, by step parity: a warpgroup writes step s + 2's only after
-                # the rendezvous of step s + 1, which the other passes only when done
-                # reading step s's.
-                ds_pair = ds_smems.at[lax.rem(step, 2)]
-                ds_pair.at[wg][...] = ds
-                dq_operands = (ds_pair, k_smems.at[pl.ds(mc.per_step(0, qi), 2)], ds_written)
-            else:
-                # One buffer: the warpgroup's own dQ matmul of the last step is done.
-                ds_smems.at[wg][...] = ds
-                dq_operands = (ds_smems.at[pl.ds(wg, 1)], k_smems.at[pl.ds(own, 1)], None)
+            # Two dS buffers, by step parity: a warpgroup writes step s + 2's only after the
+            # rendezvous of step s + 1, which the other passes only when done reading step s's.
+            ds_pair = ds_smems.at[lax.rem(step, 2)]
+            ds_pair.at[wg][...] = ds
             plgpu.commit_smem()   # the dS^T writes, before a wgmma reads them
             dv, dk, dq = _accumulate(dv, p, do_smems.at[slot], dk, ds, q_smems.at[slot],
-                                     *dq_operands, cols, interpret=interpret)
+                                     ds_pair, k_smems.at[pl.ds(mc.per_step(0, qi), 2)],
+                                     ds_written, cols, interpret=interpret)
             plgpu.barrier_arrive(consumed.at[slot])
             _reduce_add(dq, dq_smems.at[wg], dq_bars.at[wg],
-                        dq_acc_ref.at[acc_index, b, pl.ds(qi * bq, bq), kv_head * groups + g,
-                                      cols],
+                        dq_acc_ref.at[b, pl.ds(qi * bq, bq), kv_head * groups + g, cols],
                         interpret=interpret)
             return dk, dv
 
@@ -107,8 +120,7 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
                                   carry)
 
         dk, dv = lax.fori_loop(0, groups, head_fn, (dk, dv))
-        if columns:
-            mc.sync(ds_written)   # the other warpgroup's last dQ matmul has read our K
+        mc.sync(ds_written)   # the other warpgroup's last dQ matmul has read our K
         k_smem[...] = (dk * sm_scale).astype(k_smem.dtype)
         v_smem[...] = dv.astype(v_smem.dtype)
         plgpu.commit_smem()
@@ -119,23 +131,23 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
     @pl.when(wg == mc.COMPUTE_WGS)
     def _memory():
         produce_query_blocks(q_ref, do_ref, lse_ref, delta_ref, bounds_ref, ring, b=b,
-                             kv_head=kv_head, t=t, bq=bq, groups=groups, stages=stages)
+                             kv_head=kv_head, t=t, bq=bq, groups=groups, stages=stages,
+                             registers=MEMORY_REGISTERS)
 
 
 def _accumulate(dv, p, do_smem, dk, ds, q_smem, ds_smem, k_smem, ds_written, cols, *,
                 interpret):
     """(dv + P^T dO, dk + dS^T Q, dQ[:, cols] = sum_c dS_c K_c[:, cols]) over the n key
-    chunks of ds_smem [n, keys, queries] (dS^T) and k_smem [n, keys, D]. With ds_written
-    (the other warpgroup's dS^T in ds_smem), the dQ matmul waits for the rendezvous on it,
-    which the dV and dK matmuls overlap."""
+    chunks of ds_smem [n, keys, queries] (dS^T, both warpgroups') and k_smem [n, keys, D].
+    The dQ matmul waits for the rendezvous on ds_written (the other warpgroup has written its
+    dS^T), which the dV and dK matmuls overlap."""
     shape = (q_smem.shape[0], cols.size)
     n = ds_smem.shape[0]
     if interpret:
         dot = lambda a, b: jnp.dot(a, b, preferred_element_type=jnp.float32)
         dv = dv + dot(p, do_smem[...])
         dk = dk + dot(ds, q_smem[...])
-        if ds_written is not None:
-            mc.sync(ds_written)
+        mc.sync(ds_written)
         dq = sum(dot(ds_smem[c].T, k_smem[c, :, cols]) for c in range(n))
         return dv, dk, dq
 
@@ -143,8 +155,7 @@ def _accumulate(dv, p, do_smem, dk, ds, q_smem, ds_smem, k_smem, ds_written, col
         dv_ref, dk_ref = refs
         plgpu.wgmma(dv_ref, p, do_smem)
         plgpu.wgmma(dk_ref, ds, q_smem)
-        if ds_written is not None:
-            mc.sync(ds_written)
+        mc.sync(ds_written)
     # dV and dK are awaited before the dQ matmul is issued: the registers of P^T and dS^T
     # (their operands) are then free for dQ's accumulator. Issued together, the kernel
     # spilled (ptxas: 550-750 bytes per thread).
@@ -178,22 +189,16 @@ def dkv_dq(q, k, v, do, lse, delta, q_start, q_end, bounds, *, sm_scale, blocks,
     B, S, H, D = q.shape
     if D != HEAD_DIM:
         raise ValueError(f"the fused backward needs head_dim {HEAD_DIM}, got {D}: use "
-                         f"Blocks(fused_backward=False)")
+                         f"Blocks(backward='split')")
     K = k.shape[2]
     groups = H // K
     bq, bkv = blocks.block_q_dkv, blocks.block_kv_dkv
     stages = min(blocks.stages, S // bq)
-    dq_split = blocks.fused_backward
-    if dq_split not in ("columns", "keys"):
-        raise ValueError(f"Blocks.fused_backward={dq_split!r}: use 'columns' or 'keys'")
-    columns = dq_split == "columns"
-    n_acc = mc.COMPUTE_WGS if interpret and not columns else 1
-    dq_acc = jax.new_ref(jnp.zeros((n_acc, *q.shape), jnp.float32))
+    dq_acc = jax.new_ref(jnp.zeros(q.shape, jnp.float32))
     f32_tiled = (plgpu.TilingTransform((8, 32)), plgpu.SwizzleTransform(128))
-    dq_width = D // mc.COMPUTE_WGS if columns else D
     dk, dv = plgpu.kernel(
         functools.partial(_kernel, bq=bq, bkv=bkv, stages=stages, groups=groups,
-                          sm_scale=sm_scale, dq_split=dq_split, interpret=bool(interpret)),
+                          sm_scale=sm_scale, interpret=bool(interpret)),
         out_type=(jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)),
         scratch_types=(
             mc.tiled_smem((mc.COMPUTE_WGS, bkv, D), k.dtype),
@@ -202,10 +207,9 @@ def dkv_dq(q, k, v, do, lse, delta, q_start, q_end, bounds, *, sm_scale, blocks,
             mc.tiled_smem((stages, bq, D), do.dtype),
             plgpu.SMEM((stages, bq), jnp.float32),
             plgpu.SMEM((stages, bq), jnp.float32),
-            # dS^T: "columns" two steps' of both warpgroups, "keys" each warpgroup's own
-            mc.tiled_smem(((2,) if columns else ()) + (mc.COMPUTE_WGS, bkv, bq), q.dtype),
-            plgpu.SMEM((mc.COMPUTE_WGS, bq, dq_width), jnp.float32,
-                       transforms=f32_tiled),                                   # dQ stages
+            mc.tiled_smem((2, mc.COMPUTE_WGS, bkv, bq), q.dtype),   # dS^T of two steps, both wgs
+            plgpu.SMEM((mc.COMPUTE_WGS, bq, D // mc.COMPUTE_WGS), jnp.float32,
+                       transforms=f32_tiled),                        # dQ stages
             plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),
             plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),
             plgpu.Barrier(num_barriers=stages),
@@ -220,5 +224,5 @@ def dkv_dq(q, k, v, do, lse, delta, q_start, q_end, bounds, *, sm_scale, blocks,
         grid_names=("kv_heads", "kv_tiles", "batch"),
         **common_kwargs(interpret),
     )(q, k, v, do, lse, delta, q_start, q_end, bounds, dq_acc)
-    dq = (dq_acc[...].sum(0) * sm_scale).astype(q.dtype)
+    dq = (dq_acc[...] * sm_scale).astype(q.dtype)
     return dq, dk, dv

@@ -27,6 +27,7 @@ WGMMA_COL = plgpu.Layout.WGMMA.reduce(0)   # one value per column
 COMPUTE_WGS = 2          # consumer warpgroups per program; one more loads (TMA)
 MEMORY_REGISTERS = 40    # registers left to the producer warpgroup
 COMPUTE_REGISTERS = 232  # registers given to each consumer warpgroup
+BACKWARDS = ("auto", "fused", "split")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,11 +47,11 @@ class Blocks:
     # own rows (block_math.block_bounds(trim=True)); in the forward and dQ, only the needed
     # half of its first and last block.
     trim_blocks: bool = True
-    # The backward as one kernel (mgpu_backward_fused: dK, dV and dQ in one pass, dQ by TMA
-    # reduce-adds), its warpgroups splitting each block's dQ by "columns" or by "keys"; ""
-    # for the split dQ and dK/dV kernels. head_dim 128 only; head_dim 64 always runs the
-    # split kernels.
-    fused_backward: str = ""
+    # The backward: "fused" (mgpu_backward_fused: dK, dV and dQ in one kernel, head_dim 128
+    # only), "split" (mgpu_backward: a dQ kernel and a dK/dV kernel), or "auto": fused for
+    # head_dim 128 when the plan's blocks make it the faster one (mgpu_backward_fused.use_fused,
+    # decided on the device from the segment ids), else split.
+    backward: str = "auto"
     # Diagnostic only: apply the mask on every block (no unmasked fast path), to
     # measure what masking costs.
     mask_all_blocks: bool = False
@@ -60,6 +61,8 @@ class Blocks:
             val = getattr(self, f.name)
             if f.name.startswith("block_") and val % 64:
                 raise ValueError(f"Blocks.{f.name}={val} must be a multiple of 64")
+        if self.backward not in BACKWARDS:
+            raise ValueError(f"Blocks.backward={self.backward!r}: use one of {BACKWARDS}")
         if self.stages < 2:
             raise ValueError(f"Blocks.stages={self.stages} must be at least 2")
 

@@ -13,29 +13,28 @@ from dsllm.kernels.flash_attention import flash_attention
 from dsllm.kernels.mgpu_common import Blocks
 
 
+def _mosaic_calls(head_dim, blocks):
+    """Mosaic GPU kernel call sites in the gradient of a causal packed call, lowered for CUDA."""
+    q = jax.ShapeDtypeStruct((2, 384, 4, head_dim), jnp.bfloat16)
+    kv = jax.ShapeDtypeStruct((2, 384, 1, head_dim), jnp.bfloat16)
+    seg = jax.ShapeDtypeStruct((2, 384), jnp.int32)
+    loss = lambda q, k, v, s: flash_attention(q, k, v, s, causal=True, blocks=blocks,
+                                              backend="mosaic_gpu", interpret=False).sum()
+    grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))
+    text = grad.trace(q, kv, kv, seg).lower(lowering_platforms=("cuda",)).as_text()
+    return text.count("stablehlo.custom_call @mosaic_gpu")
+
+
 @pytest.mark.parametrize("persistent_forward", [True, False])
 @pytest.mark.parametrize("head_dim", [64, 128])
 def test_forward_and_backward_lower_for_cuda(head_dim, persistent_forward):
     # (Blocks.trim_blocks changes only the plan's bounds, which are data: the kernels are the same.)
-    q = jax.ShapeDtypeStruct((2, 384, 4, head_dim), jnp.bfloat16)
-    kv = jax.ShapeDtypeStruct((2, 384, 1, head_dim), jnp.bfloat16)
-    seg = jax.ShapeDtypeStruct((2, 384), jnp.int32)
     blocks = Blocks(persistent_forward=persistent_forward)
-    loss = lambda q, k, v, s: flash_attention(q, k, v, s, causal=True, blocks=blocks,
-                                              backend="mosaic_gpu", interpret=False).sum()
-    grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))
-    text = grad.trace(q, kv, kv, seg).lower(lowering_platforms=("cuda",)).as_text()
-    assert text.count("stablehlo.custom_call @mosaic_gpu") == 3   # forward, dQ, dK/dV
+    # forward, dQ, dK/dV; for head_dim 128 also the fused backward, the other branch of the
+    # cond that picks one (Blocks.backward "auto")
+    assert _mosaic_calls(head_dim, blocks) == (4 if head_dim == 128 else 3)
 
 
-@pytest.mark.parametrize("dq_split", ["columns", "keys"])
-def test_fused_backward_lowers_for_cuda(dq_split):
-    q = jax.ShapeDtypeStruct((2, 384, 4, 128), jnp.bfloat16)
-    kv = jax.ShapeDtypeStruct((2, 384, 1, 128), jnp.bfloat16)
-    seg = jax.ShapeDtypeStruct((2, 384), jnp.int32)
-    blocks = Blocks(fused_backward=dq_split)
-    loss = lambda q, k, v, s: flash_attention(q, k, v, s, causal=True, blocks=blocks,
-                                              backend="mosaic_gpu", interpret=False).sum()
-    grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))
-    text = grad.trace(q, kv, kv, seg).lower(lowering_platforms=("cuda",)).as_text()
-    assert text.count("stablehlo.custom_call @mosaic_gpu") == 2   # forward, fused backward
+@pytest.mark.parametrize("backward, calls", [("fused", 2), ("split", 3)])
+def test_forced_backward_lowers_for_cuda(backward, calls):
+    assert _mosaic_calls(128, Blocks(backward=backward)) == calls
