@@ -21,6 +21,8 @@ def base_config() -> ml_collections.ConfigDict:
     m.norm_eps = 1e-6
     m.init_std = 0.006          # the paper's initialisation (HF configs say 0.02; the paper trains with 0.006)
     m.attention = "auto"        # auto (pallas on GPU/TPU, xla on CPU) | xla | cudnn | pallas
+    m.attention_backward = "auto"   # pallas on GPU: auto | fused | split (split: bitwise-reproducible
+                                    # gradients; kernels.mgpu_common.Blocks.backward)
     m.remat = "dots"            # none | dots | dots_attn | qkv_attn | full (dsllm/model/transformer.py)
     m.loss_chunk = 1024         # sequence positions per chunk of the fused output projection + cross-entropy
     m.dtype = "bfloat16"        # compute dtype; master weights are float32

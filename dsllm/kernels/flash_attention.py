@@ -53,7 +53,8 @@ def flash_attention(q, k, v, segment_ids=None, *, causal=True, sm_scale=None,
 
     plan: plan.make_plan(segment_ids, B, S, causal=causal, blocks=blocks) computed by the
     caller once for many calls with the same segment ids (a model's layers); the Mosaic
-    GPU kernels then skip deriving it (the splash backend ignores it)."""
+    GPU kernels then skip deriving it (the splash backend ignores it). blocks defaults to the
+    plan's, else Blocks()."""
     _check_inputs(q, k, v, segment_ids)
     D = q.shape[-1]
     sm_scale = float(D ** -0.5 if sm_scale is None else sm_scale)
@@ -76,7 +77,7 @@ def flash_attention(q, k, v, segment_ids=None, *, causal=True, sm_scale=None,
         interpret = plgpu.InterpretGPUParams()
     if not interpret:
         _check_hopper()
-    blocks = blocks or Blocks()
+    blocks = blocks or (plan.blocks if plan is not None else Blocks())
     B, S = q.shape[:2]
     if plan is None:
         plan = make_plan(segment_ids, B, S, causal=causal, blocks=blocks)

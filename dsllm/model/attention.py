@@ -25,6 +25,7 @@ from dsllm.model.rotary import apply_rope
 from dsllm.sharding import constrain, logical_to_spec
 
 IMPLEMENTATIONS = ("auto", "xla", "cudnn", "pallas")
+BACKWARDS = ("auto", "fused", "split")   # the pallas backward kernels: kernels.mgpu_common.BACKWARDS
 
 
 def resolve_attention(impl: str) -> str:
@@ -79,16 +80,18 @@ def check_segments(segment_ids, impl: str):
                          "(it would attend across documents). Use --config.model.attention=pallas (GPU) or xla.")
 
 
-def attention_plan(segment_ids_BS, impl: str, *, causal: bool = True):
+def attention_plan(segment_ids_BS, impl: str, *, causal: bool = True, backward: str = "auto"):
     """What the `pallas` kernels derive from the segment ids (dsllm.kernels.plan), for the model to
     compute once per step and pass to every layer; None for the other implementations and on TPU
-    (splash derives its own)."""
+    (splash derives its own). backward: which backward kernels (model.attention_backward,
+    kernels.mgpu_common.Blocks.backward); the plan carries the choice to every layer."""
     if impl != "pallas" or jax.default_backend() == "tpu":
         return None
+    from dsllm.kernels.mgpu_common import Blocks
     from dsllm.kernels.plan import make_plan
 
     B, S = segment_ids_BS.shape
-    return make_plan(segment_ids_BS, B, S, causal=causal)
+    return make_plan(segment_ids_BS, B, S, causal=causal, blocks=Blocks(backward=backward))
 
 
 def pallas_attention(q_BSHE, k_BSKE, v_BSKE, segment_ids_BS, *, causal=True, plan=None):
@@ -145,6 +148,8 @@ class Attention(nnx.Module):
         self.wo_HED = normal_param(rngs, (H, E, D), std, ("heads", "head_dim", "embed"))
         self.rope_theta = cfg.rope_theta
         self.impl = resolve_attention(cfg.attention)
+        if cfg.attention_backward not in BACKWARDS:
+            raise ValueError(f"model.attention_backward={cfg.attention_backward!r}: use one of {BACKWARDS}")
         self.dtype = dtype
 
     def __call__(self, x_BSD, segment_ids_BS, positions_BS, plan=None):

@@ -94,7 +94,8 @@ class Transformer(nnx.Module):
         graphdef, stacked = nnx.split(self.blocks)
         # Derived from the segment ids once, here, rather than in every layer's attention call
         # (and again in its rematerialisation and backward).
-        attn_plan = attention_plan(segment_ids_BS, resolve_attention(self.cfg.attention))
+        attn_plan = attention_plan(segment_ids_BS, resolve_attention(self.cfg.attention),
+                                   backward=self.cfg.attention_backward)
 
         def layer(h, weights):
             return nnx.merge(graphdef, weights)(h, segment_ids_BS, positions_BS, attn_plan), None

@@ -59,19 +59,22 @@ def test_pallas_path_sharded_matches_xla(monkeypatch, mesh_shape, n_kv_heads, lo
         assert float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b)) < 1e-4
 
 
-def _kernel_calls(jaxpr, inside=""):
-    """[(enclosing primitives, output shapes)] of every Mosaic GPU kernel call (mpmd_map) in a jaxpr."""
+def _kernel_calls(jaxpr, inside="", with_refs=False):
+    """[(enclosing primitives, output shapes)] of every Mosaic GPU kernel call (mpmd_map) in a
+    jaxpr; with_refs, also whether the call takes a mutable array ref (the fused backward's dQ)."""
     calls = []
     for eqn in jaxpr.eqns:
         if eqn.primitive.name == "mpmd_map":
-            calls.append((inside, tuple(v.aval.shape for v in eqn.outvars)))
+            shapes = tuple(v.aval.shape for v in eqn.outvars)
+            refs = any("Ref" in type(v.aval).__name__ for v in eqn.invars)
+            calls.append((inside, shapes, refs) if with_refs else (inside, shapes))
             continue
         for param in eqn.params.values():
             for sub in param if isinstance(param, (list, tuple)) else [param]:
                 if isinstance(sub, jax.extend.core.ClosedJaxpr):
                     sub = sub.jaxpr
                 if isinstance(sub, jax.extend.core.Jaxpr):
-                    calls += _kernel_calls(sub, inside + "/" + eqn.primitive.name)
+                    calls += _kernel_calls(sub, inside + "/" + eqn.primitive.name, with_refs)
     return calls
 
 
@@ -128,3 +131,40 @@ def test_remat_keeps_the_attention_forward_under_shard_map(monkeypatch):
         return len(found)
 
     assert calls("dots_attn") == 3 and calls("full") == 4
+
+
+@pytest.mark.parametrize("backward, backward_calls", [("auto", {"dQ", "dK/dV", "fused"}),
+                                                      ("split", {"dQ", "dK/dV"}),
+                                                      ("fused", {"fused"})])
+def test_attention_backward_config_picks_the_backward_kernels(monkeypatch, backward, backward_calls):
+    """model.attention_backward reaches the kernels through the model's plan (head_dim 128, where
+    the fused kernel exists): `auto` traces both backwards under a cond, the others one."""
+    import jax.extend  # noqa: F401
+
+    real = flash.flash_attention
+    monkeypatch.setattr(flash, "flash_attention", lambda *a, **kw: real(*a, interpret=False, **kw))
+    cfg = tiny_config(**{"model.attention": "pallas", "model.d_model": 256, "model.n_heads": 2,
+                         "model.n_kv_heads": 1, "model.remat": "dots_attn",
+                         "model.attention_backward": backward})
+    mesh = sharding.make_mesh(1, 1, 1, devices=jax.devices()[:1])
+    setup = state_lib.make_setup(cfg, mesh)
+    params = state_lib.init_params(cfg.model, 0)
+    batch = packed_batch(np.random.default_rng(0), 2, cfg.train.seq_len, 256, docs_per_row=3)
+    with jax.set_mesh(mesh):
+        jaxpr = jax.make_jaxpr(lambda p, b: loss_and_grads(setup.spec.graphdef, next_token_loss, p, b))(
+            params, batch)
+    B, S, H, K, E = 2, -(-cfg.train.seq_len // Blocks().seq_multiple) * Blocks().seq_multiple, 2, 1, 128
+    # by outputs; the fused kernel returns dK and dV like the dK/dV kernel and also takes the
+    # dQ accumulator (a mutable ref) among its inputs
+    names = {((B, S, H, E), (B, H, S)): "forward", ((B, S, H, E),): "dQ",
+             ((B, S, K, E), (B, S, K, E)): "dK/dV"}
+    found = [(inside, "fused" if fused else names[shapes])
+             for inside, shapes, fused in _kernel_calls(jaxpr.jaxpr, with_refs=True)]
+    assert {name for _, name in found} - {"forward"} == backward_calls, found
+    assert all(("cond" in inside) == (backward == "auto") for inside, name in found if name != "forward")
+
+
+def test_unknown_attention_backward_is_refused():
+    cfg = tiny_config(**{"model.attention_backward": "fast"})
+    with pytest.raises(ValueError, match="model.attention_backward='fast'"):
+        state_lib.init_params(cfg.model, 0)
