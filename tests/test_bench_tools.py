@@ -34,3 +34,6 @@ def test_expected_kernel_calls_follow_the_remat_policies():
     assert {p: expected_kernel_calls(p, 64) for p in REMAT_POLICIES} == {
         "none": 3, "dots": 4, "dots_attn": 3, "qkv_attn": 3, "full": 4}
     assert expected_kernel_calls("dots_attn", 128) == 4 and expected_kernel_calls("full", 128) == 5
+    assert expected_kernel_calls("dots_attn", 128, "split") == 3
+    assert expected_kernel_calls("dots_attn", 128, "fused") == 2
+    assert expected_kernel_calls("full", 64, "fused") == 4   # head_dim 64 runs the split kernels

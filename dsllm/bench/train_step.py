@@ -6,9 +6,10 @@ per row), on all local devices. Prints tokens/s, MFU (DESIGN.md's FLOPs/token ag
 
 --profile_dir=DIR also writes a jax.profiler trace of a few steps there.
 
-It also counts the attention kernel calls in the compiled (XLA-optimised) step: with `pallas`
-a layer's forward and backward should launch 3 Mosaic GPU kernels (forward, dQ, dK/dV), or 4
-under the remat policies that recompute attention in the backward (`dots`, `full`). XLA once
+It also counts the attention kernel call sites in the compiled (XLA-optimised) step: with
+`pallas`, the forward and the backward's kernels (expected_kernel_calls: forward, dQ, dK/dV and
+the fused backward under the default `auto` at head_dim 128), one more under the remat policies
+that recompute attention in the backward (`dots`, `full`). XLA once
 duplicated the forward call (NOTES.md, kernel v4), which only this count or a profile shows.
 """
 
@@ -49,12 +50,15 @@ def random_batch(batch: int, seq: int, vocab: int, seed: int = 0) -> dict:
 _KEEPS_ATTENTION = ("none", "dots_attn", "qkv_attn")
 
 
-def expected_kernel_calls(remat: str, head_dim: int) -> int:
-    """Mosaic GPU call sites in a `pallas` train step: forward, dQ, dK/dV, the fused backward
-    for head_dim 128 (the other branch of the cond that picks the backward per call,
-    kernels.mgpu_common.Blocks.backward), and the forward again in the backward when the remat
-    policy does not keep its results."""
-    return (3 if remat in _KEEPS_ATTENTION else 4) + (head_dim == 128)
+def expected_kernel_calls(remat: str, head_dim: int, backward: str = "auto") -> int:
+    """Mosaic GPU call sites in a `pallas` train step: the forward, the backward's kernels, and
+    the forward again in the backward when the remat policy does not keep its results. The
+    backward (model.attention_backward) is dQ and dK/dV ("split", and always for head_dim 64),
+    the fused kernel alone ("fused"), or both under the cond that picks one per call ("auto")."""
+    if head_dim != 128:
+        backward = "split"
+    backward_calls = {"split": 2, "fused": 1, "auto": 3}[backward]
+    return 1 + backward_calls + (remat not in _KEEPS_ATTENTION)
 
 
 def mosaic_kernel_calls(hlo_text: str) -> int:
@@ -99,7 +103,8 @@ def run(cfg, steps: int, profile_dir: str = "") -> dict:
     peak = peak_flops_per_device(t.peak_flops_per_device)
     stats = jax.devices()[0].memory_stats() or {}
     return {"config": {"d_model": m.d_model, "n_layers": m.n_layers, "head_dim": m.d_model // m.n_heads,
-                       "attention": m.attention, "remat": m.remat,
+                       "attention": m.attention, "attention_backward": m.attention_backward,
+                       "remat": m.remat,
                        "global_batch": t.global_batch, "seq_len": t.seq_len, "micro_batches": t.micro_batches},
             "devices": jax.device_count(), "device_kind": jax.devices()[0].device_kind,
             "params": setup.spec.param_count, "flops_per_token": flops, "step_s_median": dt,
@@ -119,7 +124,8 @@ def main(argv):
           f"step {1e3 * result['step_s_median']:.1f} ms, peak memory {result['peak_mem_gib']:.1f} GiB, "
           f"compile {result['compile_s']:.0f} s, loss {result['loss']:.3f}, "
           f"Mosaic GPU kernel call sites {result['mosaic_kernel_calls']}", flush=True)
-    expected = expected_kernel_calls(result["config"]["remat"], result["config"]["head_dim"])
+    c = result["config"]
+    expected = expected_kernel_calls(c["remat"], c["head_dim"], c["attention_backward"])
     if result["config"]["attention"] == "pallas" and result["mosaic_kernel_calls"] != expected:
         print(f"WARNING: {result['mosaic_kernel_calls']} Mosaic GPU kernel call sites in the compiled "
               f"step, expected {expected} with remat {result['config']['remat']!r}: XLA duplicated "
