@@ -223,17 +223,24 @@ def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_
         dk, dv = consume_key_tile(k_smems, v_smems, wg, ring, row_start, row_end, bounds,
                                   groups=groups, stages=stages, sm_scale=sm_scale,
                                   interpret=interpret)
-        k_smem[...] = (dk * sm_scale).astype(k_smem.dtype)
-        v_smem[...] = dv.astype(v_smem.dtype)
-        plgpu.commit_smem()
-        plgpu.copy_smem_to_gmem(k_smem, dk_ref.at[b, rows, kv_head])
-        plgpu.copy_smem_to_gmem(v_smem, dv_ref.at[b, rows, kv_head])
-        plgpu.wait_smem_to_gmem(0)
+        store_dk_dv(dk * sm_scale, dv, k_smem, v_smem, dk_ref.at[b, rows, kv_head],
+                    dv_ref.at[b, rows, kv_head])
 
     @pl.when(wg == mc.COMPUTE_WGS)
     def _memory():
         produce_query_blocks(q_ref, do_ref, lse_ref, delta_ref, bounds_ref, ring, b=b,
                              kv_head=kv_head, t=t, bq=bq, groups=groups, stages=stages)
+
+
+def store_dk_dv(dk, dv, k_smem, v_smem, dk_dst, dv_dst):
+    """A compute warpgroup's finished dK and dV (fp32, dK scaled) to GMEM through the SMEM of
+    its K and V, which no matmul reads any more."""
+    k_smem[...] = dk.astype(k_smem.dtype)
+    v_smem[...] = dv.astype(v_smem.dtype)
+    plgpu.commit_smem()
+    plgpu.copy_smem_to_gmem(k_smem, dk_dst)
+    plgpu.copy_smem_to_gmem(v_smem, dv_dst)
+    plgpu.wait_smem_to_gmem(0)
 
 
 def produce_query_blocks(q_ref, do_ref, lse_ref, delta_ref, bounds_ref, ring, *, b, kv_head, t,

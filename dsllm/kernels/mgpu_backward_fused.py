@@ -35,7 +35,8 @@ from jax import lax
 
 from dsllm.kernels import block_math as bm
 from dsllm.kernels import mgpu_common as mc
-from dsllm.kernels.mgpu_backward import common_kwargs, probs_and_dlogits, produce_query_blocks
+from dsllm.kernels.mgpu_backward import (common_kwargs, probs_and_dlogits, produce_query_blocks,
+                                         store_dk_dv)
 
 HEAD_DIM = 128
 # Registers per consumer warpgroup and for the producer (2 x 240 + 24 per thread x 128 threads
@@ -121,12 +122,8 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
 
         dk, dv = lax.fori_loop(0, groups, head_fn, (dk, dv))
         mc.sync(ds_written)   # the other warpgroup's last dQ matmul has read our K
-        k_smem[...] = (dk * sm_scale).astype(k_smem.dtype)
-        v_smem[...] = dv.astype(v_smem.dtype)
-        plgpu.commit_smem()
-        plgpu.copy_smem_to_gmem(k_smem, dk_ref.at[b, rows, kv_head])
-        plgpu.copy_smem_to_gmem(v_smem, dv_ref.at[b, rows, kv_head])
-        plgpu.wait_smem_to_gmem(0)
+        store_dk_dv(dk * sm_scale, dv, k_smem, v_smem, dk_ref.at[b, rows, kv_head],
+                    dv_ref.at[b, rows, kv_head])
 
     @pl.when(wg == mc.COMPUTE_WGS)
     def _memory():

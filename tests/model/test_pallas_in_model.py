@@ -78,24 +78,30 @@ def _kernel_calls(jaxpr, inside="", with_refs=False):
     return calls
 
 
-@pytest.mark.parametrize("remat", ["dots_attn", "qkv_attn"])
-def test_remat_keeps_the_attention_forward_out_of_the_backward(monkeypatch, remat):
-    """The policies that keep attention results must keep our forward kernel's out and lse, so
-    that the backward pass runs only the dQ and dK/dV kernels. Traced, not run: the compiled
-    (not interpreted) kernels, whose jaxpr is what the GPU runs."""
-    import jax.extend  # noqa: F401
+def _compiled_kernels_gradient_jaxpr(monkeypatch, cfg):
+    """The jaxpr of the loss gradient on one device, on a packed batch, with the compiled (not
+    interpreted) kernels: traced, not run, so the kernel calls are what the GPU runs."""
+    import jax.extend  # noqa: F401  (_kernel_calls reads jax.extend.core)
 
     real = flash.flash_attention
     monkeypatch.setattr(flash, "flash_attention", lambda *a, **kw: real(*a, interpret=False, **kw))
-    cfg = tiny_config(**{"model.attention": "pallas", "model.d_model": 256, "model.n_heads": 4,
-                         "model.n_kv_heads": 2, "model.remat": remat})
     mesh = sharding.make_mesh(1, 1, 1, devices=jax.devices()[:1])
     setup = state_lib.make_setup(cfg, mesh)
     params = state_lib.init_params(cfg.model, 0)
     batch = packed_batch(np.random.default_rng(0), 2, cfg.train.seq_len, 256, docs_per_row=3)
     with jax.set_mesh(mesh):
-        jaxpr = jax.make_jaxpr(lambda p, b: loss_and_grads(setup.spec.graphdef, next_token_loss, p, b))(
+        return jax.make_jaxpr(lambda p, b: loss_and_grads(setup.spec.graphdef, next_token_loss, p, b))(
             params, batch)
+
+
+@pytest.mark.parametrize("remat", ["dots_attn", "qkv_attn"])
+def test_remat_keeps_the_attention_forward_out_of_the_backward(monkeypatch, remat):
+    """The policies that keep attention results must keep our forward kernel's out and lse, so
+    that the backward pass runs only the dQ and dK/dV kernels. Traced, not run: the compiled
+    (not interpreted) kernels, whose jaxpr is what the GPU runs."""
+    cfg = tiny_config(**{"model.attention": "pallas", "model.d_model": 256, "model.n_heads": 4,
+                         "model.n_kv_heads": 2, "model.remat": remat})
+    jaxpr = _compiled_kernels_gradient_jaxpr(monkeypatch, cfg)
     m = Blocks().seq_multiple   # the kernels see the sequence padded to this
     B, S, H, E = 2, -(-cfg.train.seq_len // m) * m, 4, 64
     forward_outs = ((B, S, H, E), (B, H, S))
@@ -139,20 +145,10 @@ def test_remat_keeps_the_attention_forward_under_shard_map(monkeypatch):
 def test_attention_backward_config_picks_the_backward_kernels(monkeypatch, backward, backward_calls):
     """model.attention_backward reaches the kernels through the model's plan (head_dim 128, where
     the fused kernel exists): `auto` traces both backwards under a cond, the others one."""
-    import jax.extend  # noqa: F401
-
-    real = flash.flash_attention
-    monkeypatch.setattr(flash, "flash_attention", lambda *a, **kw: real(*a, interpret=False, **kw))
     cfg = tiny_config(**{"model.attention": "pallas", "model.d_model": 256, "model.n_heads": 2,
                          "model.n_kv_heads": 1, "model.remat": "dots_attn",
                          "model.attention_backward": backward})
-    mesh = sharding.make_mesh(1, 1, 1, devices=jax.devices()[:1])
-    setup = state_lib.make_setup(cfg, mesh)
-    params = state_lib.init_params(cfg.model, 0)
-    batch = packed_batch(np.random.default_rng(0), 2, cfg.train.seq_len, 256, docs_per_row=3)
-    with jax.set_mesh(mesh):
-        jaxpr = jax.make_jaxpr(lambda p, b: loss_and_grads(setup.spec.graphdef, next_token_loss, p, b))(
-            params, batch)
+    jaxpr = _compiled_kernels_gradient_jaxpr(monkeypatch, cfg)
     B, S, H, K, E = 2, -(-cfg.train.seq_len // Blocks().seq_multiple) * Blocks().seq_multiple, 2, 1, 128
     # by outputs; the fused kernel returns dK and dV like the dK/dV kernel and also takes the
     # dQ accumulator (a mutable ref) among its inputs
