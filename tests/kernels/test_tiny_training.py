@@ -2,7 +2,8 @@
 
 On CPU the pallas implementation runs our Mosaic GPU kernels in the interpreter, so
 this is slow (minutes): marked slow. head_dim is raised to 64 (d_model 256, 4 heads),
-the smallest the kernels take; everything else is configs/tiny.py.
+the smallest the kernels take, and run again at 128 with the fused backward forced
+(model.attention_backward); everything else is configs/tiny.py.
 
 Tolerance: a 10-step run at the tiny config's learning rate (1e-2) amplifies rounding
 differences chaotically, so the bar is set by a control: the same run with another
@@ -39,7 +40,7 @@ def _learnable_batch(rng, batch, seq):
     return {**out, "loss_mask": mask, "target_bytes": mask * 1.5}
 
 
-def _losses(impl, monkeypatch):
+def _losses(impl, monkeypatch, n_heads, backward):
     import jax
     from helpers import tiny_config
     from dsllm import sharding
@@ -52,8 +53,8 @@ def _losses(impl, monkeypatch):
         monkeypatch.setattr(attention_module, "xla_attention",
                             lambda q, k, v, seg, causal=True: reference_attention(q, k, v, seg, causal=causal))
         impl = "xla"
-    cfg = tiny_config(**{"model.attention": impl, "model.d_model": 256, "model.n_heads": 4,
-                         "model.n_kv_heads": 2})
+    cfg = tiny_config(**{"model.attention": impl, "model.d_model": 256, "model.n_heads": n_heads,
+                         "model.n_kv_heads": n_heads // 2, "model.attention_backward": backward})
     mesh = sharding.make_mesh(1, 1, 1, devices=jax.devices()[:1])
     setup = state_lib.make_setup(cfg, mesh)
     state = state_lib.init_state(cfg, setup)
@@ -68,10 +69,11 @@ def _losses(impl, monkeypatch):
     return np.array(losses)
 
 
-def test_pallas_follows_xla_loss_curve(monkeypatch):
-    xla = _losses("xla", monkeypatch)
-    control = _losses("control", monkeypatch)
-    pallas = _losses("pallas", monkeypatch)
+@pytest.mark.parametrize("n_heads, backward", [(4, "auto"), (2, "fused")])   # head_dim 64, 128
+def test_pallas_follows_xla_loss_curve(monkeypatch, n_heads, backward):
+    xla = _losses("xla", monkeypatch, n_heads, backward)
+    control = _losses("control", monkeypatch, n_heads, backward)
+    pallas = _losses("pallas", monkeypatch, n_heads, backward)
     assert np.isfinite(pallas).all()
     assert xla[-1] < xla[0] - 0.3, "the run should learn, or the comparison says little"
     assert abs(pallas[0] - xla[0]) < 1e-3, (pallas, xla)
