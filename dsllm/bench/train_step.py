@@ -126,9 +126,9 @@ def main(argv):
           f"Mosaic GPU kernel call sites {result['mosaic_kernel_calls']}", flush=True)
     c = result["config"]
     expected = expected_kernel_calls(c["remat"], c["head_dim"], c["attention_backward"])
-    if result["config"]["attention"] == "pallas" and result["mosaic_kernel_calls"] != expected:
+    if c["attention"] == "pallas" and result["mosaic_kernel_calls"] != expected:
         print(f"WARNING: {result['mosaic_kernel_calls']} Mosaic GPU kernel call sites in the compiled "
-              f"step, expected {expected} with remat {result['config']['remat']!r}: XLA duplicated "
+              f"step, expected {expected} with remat {c['remat']!r}: XLA duplicated "
               f"or split a kernel call (see docs/kernels/NOTES.md, v4)", flush=True)
     out = os.environ.get("OUT")
     if out:

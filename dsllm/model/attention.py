@@ -25,7 +25,6 @@ from dsllm.model.rotary import apply_rope
 from dsllm.sharding import constrain, logical_to_spec
 
 IMPLEMENTATIONS = ("auto", "xla", "cudnn", "pallas")
-BACKWARDS = ("auto", "fused", "split")   # the pallas backward kernels: kernels.mgpu_common.BACKWARDS
 
 
 def resolve_attention(impl: str) -> str:
@@ -148,6 +147,7 @@ class Attention(nnx.Module):
         self.wo_HED = normal_param(rngs, (H, E, D), std, ("heads", "head_dim", "embed"))
         self.rope_theta = cfg.rope_theta
         self.impl = resolve_attention(cfg.attention)
+        from dsllm.kernels.mgpu_common import BACKWARDS   # checked on every platform: a typo fails early
         if cfg.attention_backward not in BACKWARDS:
             raise ValueError(f"model.attention_backward={cfg.attention_backward!r}: use one of {BACKWARDS}")
         self.dtype = dtype
