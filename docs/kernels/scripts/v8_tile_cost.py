@@ -30,6 +30,7 @@ SEQ = flags.DEFINE_integer("seq", 4096, "sequence length")
 HEADS = flags.DEFINE_integer("heads", 32, "query and key/value heads")
 HEAD_DIM = flags.DEFINE_integer("head_dim", 128, "head dimension")
 LENGTHS = flags.DEFINE_string("lengths", "4096,2048,1024,512,256,128", "document lengths")
+BACKWARD = flags.DEFINE_bool("backward", True, "also time forward+backward (the fit uses the forward)")
 
 
 def uniform_segments(batch, seq, length):
@@ -55,7 +56,8 @@ def main(argv):
         attn = lambda q, k, v: flash_attention(q, k, v, seg, causal=True)
         loss = lambda q, k, v: attn(q, k, v).astype(jnp.float32).sum()
         t_fwd = bench.median_seconds(jax.jit(attn), q, k, v)
-        t_all = bench.median_seconds(jax.jit(jax.grad(loss, argnums=(0, 1, 2))), q, k, v)
+        t_all = (bench.median_seconds(jax.jit(jax.grad(loss, argnums=(0, 1, 2))), q, k, v)
+                 if BACKWARD.value else float("nan"))
         flops = 4 * D * H * allowed_pairs(seg, B, S)
         blocks, items = forward_work(seg, B, S)
         rows.append((length, t_fwd, t_all, blocks * H, items * H))
