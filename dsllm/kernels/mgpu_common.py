@@ -10,6 +10,7 @@ register-operand wgmma into the running accumulator; interpreted, it adds a
 plain matmul of the same operands. Everything else (TMA, barriers, pipeline
 order, block bounds, masks, softmax) is the same code in both modes.
 """
+import contextlib
 import dataclasses
 import functools
 
@@ -210,5 +211,43 @@ def bcast(x, shape, dim):
     return jax.lax.broadcast_in_dim(x, shape, [dim])
 
 
+# Mosaic GPU's on-device profiler, while kernel_trace() is active: CompilerParams fields, and
+# the deepest scope level recorded.
+_trace = {"params": {}, "level": 0}
+
+# scope levels: a work item's phases (prologue, epilogue), or also each block's phases
+ITEMS, BLOCKS = 1, 2
+
+
+@contextlib.contextmanager
+def kernel_trace(directory, *, ranges_per_warpgroup, level=ITEMS):
+    """Kernels lowered inside this context record their `scope`s up to `level`: thread 0 of
+    each warpgroup writes the SM clock at every scope's entry and exit into SMEM (16 bytes a
+    range, ranges_per_warpgroup per warpgroup, the rest dropped), and each call dumps
+    DIR/<ns>-trace.json (Chrome trace events; dsllm.bench.kernel_trace reads them). Off by
+    default: a scope then emits no instruction."""
+    old = dict(_trace)
+    _trace.update(params=dict(profile_space=ranges_per_warpgroup, profile_dir=str(directory),
+                              profile_bounds_check=True), level=level)
+    try:
+        yield
+    finally:
+        _trace.update(old)
+
+
+class _Unrecorded(contextlib.ContextDecorator):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def scope(name, level=ITEMS):
+    """A named phase of a warpgroup (a context manager or a decorator), recorded under
+    kernel_trace; otherwise it does nothing."""
+    return jax.named_scope(name) if _trace["level"] >= level else _Unrecorded()
+
+
 def compiler_params():
-    return plgpu.CompilerParams(approx_math=True)
+    return plgpu.CompilerParams(approx_math=True, **_trace["params"])

@@ -58,18 +58,20 @@ def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step,
         def _():
             plgpu.barrier_wait(k_bars.at[slot_of(ki + 1)])
 
-    plgpu.barrier_wait(k_bars.at[slot_of(lo)])   # hi > lo: every row attends itself
+    with mc.scope("first_k"):
+        plgpu.barrier_wait(k_bars.at[slot_of(lo)])   # hi > lo: every row attends itself
 
     def pass_fn(ki, carry):
         """Another warpgroup's block: the same waits, releases and schedule syncs, no math."""
         slot = slot_of(ki)
-        mc.sync(schedule)
-        plgpu.barrier_arrive(k_consumed.at[slot])
-        plgpu.barrier_arrive(schedule)
-        plgpu.barrier_wait(v_bars.at[slot])
-        plgpu.barrier_wait(schedule)
-        wait_next_k(ki)
-        plgpu.barrier_arrive(v_consumed.at[slot])
+        with mc.scope("pass", mc.BLOCKS):
+            mc.sync(schedule)
+            plgpu.barrier_arrive(k_consumed.at[slot])
+            plgpu.barrier_arrive(schedule)
+            plgpu.barrier_wait(v_bars.at[slot])
+            plgpu.barrier_wait(schedule)
+            wait_next_k(ki)
+            plgpu.barrier_arrive(v_consumed.at[slot])
         return carry
 
     def step_fn(ki, carry, *, mask_start, mask_end, key_offset=None):
@@ -81,32 +83,39 @@ def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step,
         width = k_smem.shape[0]
 
         def qk(acc_ref):
-            plgpu.wgmma(acc_ref, q_smem, k_smem.T)
-            mc.sync(schedule)   # let the other warpgroup's softmax run meanwhile
-            return acc_ref[...]
+            with mc.scope("qk", mc.BLOCKS):
+                plgpu.wgmma(acc_ref, q_smem, k_smem.T)
+            with mc.scope("sync", mc.BLOCKS):
+                mc.sync(schedule)   # let the other warpgroup's softmax run meanwhile
+            with mc.scope("s_wait", mc.BLOCKS):
+                return acc_ref[...]
         s = pl.run_scoped(qk, plgpu.ACC((bq, width), jnp.float32))
         plgpu.barrier_arrive(k_consumed.at[slot])
         if after_first_block is not None:
             pl.when(ki == own_lo)(after_first_block)
 
-        s = mc.mask_block(s, row_start, row_end, ki * bkv + (key_offset or 0),
-                          mask_start=mask_start, mask_end=mask_end)
-        p, m, l, alpha = bm.softmax_update(s, m, l, scale2)
-        acc = acc * mc.bcast(alpha, acc.shape, 0)
-        p16 = p.astype(v_smems.dtype)
-        acc, m, l, p16 = lax.optimization_barrier((acc, m, l, p16))
+        with mc.scope("softmax", mc.BLOCKS):
+            s = mc.mask_block(s, row_start, row_end, ki * bkv + (key_offset or 0),
+                              mask_start=mask_start, mask_end=mask_end)
+            p, m, l, alpha = bm.softmax_update(s, m, l, scale2)
+            acc = acc * mc.bcast(alpha, acc.shape, 0)
+            p16 = p.astype(v_smems.dtype)
+            acc, m, l, p16 = lax.optimization_barrier((acc, m, l, p16))
 
-        plgpu.barrier_arrive(schedule)          # softmax done
-        plgpu.barrier_wait(v_bars.at[slot])
-        plgpu.barrier_wait(schedule)            # tensor cores are ours again
+        with mc.scope("turn", mc.BLOCKS):
+            plgpu.barrier_arrive(schedule)          # softmax done
+            plgpu.barrier_wait(v_bars.at[slot])
+            plgpu.barrier_wait(schedule)            # tensor cores are ours again
 
-        acc = mc.mma_accumulate(acc, p16, v_smem, interpret=interpret,
-                                after_issue=lambda: wait_next_k(ki))
-        plgpu.barrier_arrive(v_consumed.at[slot])
+        with mc.scope("pv", mc.BLOCKS):
+            acc = mc.mma_accumulate(acc, p16, v_smem, interpret=interpret,
+                                    after_issue=lambda: wait_next_k(ki))
+            plgpu.barrier_arrive(v_consumed.at[slot])
         return acc, m, l
 
     acc, m, l = mc.over_own_blocks(step_fn, pass_fn, bounds, (acc, m, l), block=bkv)
-    return bm.finalize(acc, m, l)
+    with mc.scope("finalize"):
+        return bm.finalize(acc, m, l)
 
 
 def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, bounds_ref,

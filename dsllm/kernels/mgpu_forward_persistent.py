@@ -61,21 +61,23 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
             plgpu.wait_smem_to_gmem(0, wait_read_only=True)
             plgpu.barrier_arrive(q_consumed.at[lax.rem(step, Q_SLOTS)])
 
+        @mc.scope("item")
         def item_fn(step, ring_step):
             _, h = item(step)
             qslot = lax.rem(step, Q_SLOTS)
             wslot = qslot * W + wg
-            plgpu.barrier_wait(row_bars.at[qslot])
-            row = row_smems.at[qslot]
-            b, t, lo, hi = (row[i] for i in range(sched.TABLE_FIXED))
-            first = sched.TABLE_FIXED + sched.CHUNK_COLS * wg
-            chunk_bounds = (lo, hi) + tuple(row[first + i] for i in range(sched.CHUNK_COLS))
-            plgpu.barrier_wait(start_bars.at[wslot])
-            row_start = mc.load_vector(start_smems.at[qslot, wg], mc.WGMMA_ROW)
-            plgpu.barrier_wait(end_bars.at[wslot])
-            row_end = mc.load_vector(end_smems.at[qslot, wg], mc.WGMMA_ROW)
-            q_smem = q_smems.at[qslot, wg]
-            plgpu.barrier_wait(q_bars.at[wslot])
+            with mc.scope("item_inputs"):
+                plgpu.barrier_wait(row_bars.at[qslot])
+                row = row_smems.at[qslot]
+                b, t, lo, hi = (row[i] for i in range(sched.TABLE_FIXED))
+                first = sched.TABLE_FIXED + sched.CHUNK_COLS * wg
+                chunk_bounds = (lo, hi) + tuple(row[first + i] for i in range(sched.CHUNK_COLS))
+                plgpu.barrier_wait(start_bars.at[wslot])
+                row_start = mc.load_vector(start_smems.at[qslot, wg], mc.WGMMA_ROW)
+                plgpu.barrier_wait(end_bars.at[wslot])
+                row_end = mc.load_vector(end_smems.at[qslot, wg], mc.WGMMA_ROW)
+                q_smem = q_smems.at[qslot, wg]
+                plgpu.barrier_wait(q_bars.at[wslot])
 
             def release_previous():
                 # The previous item's stores had this item's first matmul to read SMEM, so
@@ -87,11 +89,12 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
                                     after_first_block=release_previous)
 
             rows = pl.ds((t * W + wg) * bq, bq)
-            q_smem[...] = out.astype(q_smem.dtype)   # Q is no longer needed: reuse its SMEM
-            lse_smems.at[wg][...] = lse
-            plgpu.commit_smem()
-            plgpu.copy_smem_to_gmem(q_smem, o_ref.at[b, rows, h])
-            plgpu.copy_smem_to_gmem(lse_smems.at[wg], lse_ref.at[b, h, rows])
+            with mc.scope("store"):
+                q_smem[...] = out.astype(q_smem.dtype)   # Q is no longer needed: reuse its SMEM
+                lse_smems.at[wg][...] = lse
+                plgpu.commit_smem()
+                plgpu.copy_smem_to_gmem(q_smem, o_ref.at[b, rows, h])
+                plgpu.copy_smem_to_gmem(lse_smems.at[wg], lse_ref.at[b, h, rows])
             return ring_step + hi - lo
 
         lax.fori_loop(0, n_steps, item_fn, jnp.int32(0))
@@ -103,12 +106,15 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
     def _memory():
         plgpu.set_max_registers(mc.MEMORY_REGISTERS, action="decrease")
 
+        @mc.scope("item")
         def item_fn(step, ring_step):
             j, h = item(step)
-            b, t, lo, hi = (table_ref[j, i] for i in range(sched.TABLE_FIXED))
+            with mc.scope("read_table"):
+                b, t, lo, hi = (table_ref[j, i] for i in range(sched.TABLE_FIXED))
             qslot = lax.rem(step, Q_SLOTS)
 
             @pl.when(step >= Q_SLOTS)
+            @mc.scope("wait_q_slot")
             def _():   # item step - 2's outputs have left this slot
                 plgpu.barrier_wait(q_consumed.at[qslot])
             plgpu.copy_gmem_to_smem(table_ref.at[j], row_smems.at[qslot], row_bars.at[qslot])
@@ -130,6 +136,7 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
                 for ref, smems, bars, consumed in ((k_ref, k_smems, k_bars, k_consumed),
                                                    (v_ref, v_smems, v_bars, v_consumed)):
                     @pl.when(ring_step >= stages)
+                    @mc.scope("wait_slot", mc.BLOCKS)
                     def _():   # the consumers are done with ring step ring_step - stages
                         plgpu.barrier_wait(consumed.at[slot])
                     plgpu.copy_gmem_to_smem(ref.at[b, cols, kv_head], smems.at[slot], bars.at[slot])

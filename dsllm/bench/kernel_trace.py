@@ -1,0 +1,161 @@
+"""Where the persistent forward's time goes, warpgroup by warpgroup: Mosaic GPU's on-device
+profiler (clock stamps of each warpgroup's named phases, mgpu_common.scope) on one call.
+
+  python -m dsllm.bench.kernel_trace [--rows=dense|packed8|uniform512] [--level=items|blocks]
+      [--ranges=N] [--dir=DIR]
+
+Prints, per warpgroup role (compute 0, compute 1, producer), each phase's count, mean
+cycles and share of the traced time, and a least-squares fit of a compute warpgroup's work
+item cycles as a + b * (blocks the item streams), from the tile table: a is what an item costs
+beyond its blocks, in cycles and in blocks (NOTES.md v8). Needs a Hopper GPU; the trace files
+(Chrome trace events, viewable in Perfetto) stay in --dir.
+
+At --level=items each warpgroup records about 5 ranges per item (all items of one call fit);
+at --level=blocks also 6 per block, so only each program's first ~100 blocks are recorded
+(the rest dropped). Each range takes 16 bytes of SMEM per warpgroup, beside the kernel's
+~195 KB: --ranges over 610 fails to lower (227 KB).
+"""
+import glob
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+from absl import app, flags
+
+ROWS = flags.DEFINE_string("rows", "dense", "dense, packed<docs per row> or uniform<length>")
+LEVEL = flags.DEFINE_enum("level", "items", ["items", "blocks"], "phases to record")
+RANGES = flags.DEFINE_integer("ranges", 0, "ranges per warpgroup (0: 200 items, 600 blocks)")
+DIR = flags.DEFINE_string("dir", "", "where the traces go (default: a new temporary folder)")
+SHAPE = flags.DEFINE_string("shape", "4,4096,32,128", "B,S,H,D")
+
+WARPGROUPS = 3   # the forward's two compute warpgroups and its producer
+
+
+def read_trace(path, warpgroups=WARPGROUPS):
+    """{(program, warpgroup): [(name, depth, start, end), ...] in entry order}, times in
+    cycles from the warpgroup's first stamp. The dump names a warpgroup's events
+    tid = 1 + warpgroup + warpgroups * program, with ts = (its start time + clock) / 1000."""
+    with open(path) as f:
+        events = json.load(f)["traceEvents"]
+    by_tid = {}
+    for e in events:
+        by_tid.setdefault(e["tid"], []).append(e)
+    traces = {}
+    for tid, evs in by_tid.items():
+        program, wg = divmod(tid - 1, warpgroups)
+        stack, ranges = [], []
+        t0 = evs[0]["ts"]
+        for e in evs:
+            t = round((e["ts"] - t0) * 1000)
+            if e["ph"] == "B":
+                stack.append(len(ranges))
+                ranges.append([e["name"], len(stack) - 1, t, None])
+            else:
+                ranges[stack.pop()][3] = t
+        traces[(program, wg)] = [tuple(r) for r in ranges]
+    return traces
+
+
+def phase_table(traces, compute_wgs=2):
+    """Lines: per role, each phase's count, mean cycles and share of the role's traced time
+    (from first entry to last exit, summed over programs)."""
+    lines = []
+    roles = sorted({wg for _, wg in traces})
+    for wg in roles:
+        role = f"compute {wg}" if wg < compute_wgs else "producer"
+        spans = sum(r[-1][3] - r[0][2] for (p, w), r in traces.items() if w == wg and r)
+        stats = {}
+        for (p, w), ranges in traces.items():
+            if w != wg:
+                continue
+            for name, depth, start, end in ranges:
+                key = ("  " * depth) + name
+                n, total = stats.get(key, (0, 0))
+                stats[key] = (n + 1, total + end - start)
+        lines.append(f"{role}: {spans} cycles traced over "
+                     f"{len({p for p, w in traces if w == wg})} programs")
+        for key, (n, total) in stats.items():
+            lines.append(f"  {key:<16} {n:7d} x {total / n:9.1f} cycles  {100 * total / spans:5.1f}%")
+    return lines
+
+
+def item_fit(traces, blocks_of, compute_wgs=2):
+    """(a, b): least-squares item cycles = a + b * blocks over the compute warpgroups' "item"
+    ranges (each program's last one dropped: it may be cut off); blocks_of(program, step)
+    gives the blocks item `step` of `program` streams."""
+    xs, ys = [], []
+    for (program, wg), ranges in traces.items():
+        if wg >= compute_wgs:
+            continue
+        items = [r for r in ranges if r[0] == "item" and r[1] == 0][:-1]
+        for step, (_, _, start, end) in enumerate(items):
+            xs.append(blocks_of(program, step))
+            ys.append(end - start)
+    if len(set(xs)) < 2:
+        raise ValueError("the fit needs items of at least two block counts: trace other rows")
+    (b, a), *_ = np.linalg.lstsq(np.stack([np.asarray(xs, float), np.ones(len(xs))], 1),
+                                 np.asarray(ys, float), rcond=None)
+    return a, b
+
+
+def segments(rows, B, S):
+    import jax.numpy as jnp
+    from dsllm.bench.packed_rows import packed_segments
+    if rows == "dense":
+        return None
+    if rows.startswith("packed"):
+        return packed_segments(B, S, int(rows[len("packed"):]))
+    if rows.startswith("uniform"):
+        length = int(rows[len("uniform"):])
+        return jnp.asarray(np.broadcast_to(np.arange(S) // length + 1, (B, S)).astype(np.int32))
+    raise ValueError(f"--rows={rows!r}: use dense, packed<docs> or uniform<length>")
+
+
+def main(argv):
+    del argv
+    import jax
+    import jax.numpy as jnp
+    from dsllm.kernels import mgpu_common as mc
+    from dsllm.kernels import schedule as sched
+    from dsllm.kernels.flash_attention import _max_programs, flash_attention
+    from dsllm.kernels.plan import make_plan
+
+    B, S, H, D = (int(x) for x in SHAPE.value.split(","))
+    level = mc.ITEMS if LEVEL.value == "items" else mc.BLOCKS
+    ranges = RANGES.value or (200 if level == mc.ITEMS else 600)
+    directory = DIR.value or tempfile.mkdtemp(prefix="kernel_trace_")
+    os.makedirs(directory, exist_ok=True)
+    keys = jax.random.split(jax.random.key(0), 3)
+    q, k, v = (jax.random.normal(key, (B, S, H, D), jnp.bfloat16) for key in keys)
+    seg = segments(ROWS.value, B, S)
+    plan = make_plan(seg, B, S, causal=True)
+    before = set(glob.glob(os.path.join(directory, "*-trace.json")))
+    with mc.kernel_trace(directory, ranges_per_warpgroup=ranges, level=level):
+        fwd = jax.jit(lambda q, k, v, p: flash_attention(q, k, v, seg, plan=p))
+        jax.block_until_ready(fwd(q, k, v, plan))
+        jax.effects_barrier()   # the dump is a host callback
+    new = sorted(set(glob.glob(os.path.join(directory, "*-trace.json"))) - before)
+    if not new:
+        raise SystemExit(f"no trace was written to {directory}: is this a Hopper GPU?")
+    traces = read_trace(new[-1])
+    print(f"{ROWS.value} rows, B{B} S{S} H{H} D{D}, level {LEVEL.value}: {new[-1]}")
+    print("\n".join(phase_table(traces)))
+
+    table = np.asarray(sched.tile_table(plan.fwd_bounds, mc.COMPUTE_WGS))
+    tiles = S // (mc.COMPUTE_WGS * plan.blocks.block_q)
+    programs = sched.num_programs(table.shape[0] * H, _max_programs(False))
+
+    def blocks_of(program, step):
+        w = int(sched.work_item(program, step, programs))
+        row, _ = sched.item_coords(w, tiles=tiles, heads=H)
+        return int(table[int(row), 3] - table[int(row), 2])
+    if level == mc.ITEMS:
+        a, b = item_fit(traces, blocks_of)
+        print(f"item cycles = {a:.0f} + {b:.0f} * blocks: an item costs {a / b:.2f} blocks "
+              f"beyond its own")
+
+
+if __name__ == "__main__":
+    sys.exit(app.run(main))
