@@ -113,8 +113,9 @@ def segments(rows, B, S):
     raise ValueError(f"--rows={rows!r}: use dense, packed<docs> or uniform<length>")
 
 
-def main(argv):
-    del argv
+def trace_forward(rows, shape, level, ranges, directory):
+    """Run the forward once on `rows` (see segments) of shape (B, S, H, D) with its phases
+    recorded; returns (path of the trace, read_trace of it, blocks_of(program, step))."""
     import jax
     import jax.numpy as jnp
     from dsllm.kernels import mgpu_common as mc
@@ -122,14 +123,11 @@ def main(argv):
     from dsllm.kernels.flash_attention import _max_programs, flash_attention
     from dsllm.kernels.plan import make_plan
 
-    B, S, H, D = (int(x) for x in SHAPE.value.split(","))
-    level = mc.ITEMS if LEVEL.value == "items" else mc.BLOCKS
-    ranges = RANGES.value or (200 if level == mc.ITEMS else 600)
-    directory = DIR.value or tempfile.mkdtemp(prefix="kernel_trace_")
+    B, S, H, D = shape
     os.makedirs(directory, exist_ok=True)
     keys = jax.random.split(jax.random.key(0), 3)
     q, k, v = (jax.random.normal(key, (B, S, H, D), jnp.bfloat16) for key in keys)
-    seg = segments(ROWS.value, B, S)
+    seg = segments(rows, B, S)
     plan = make_plan(seg, B, S, causal=True)
     before = set(glob.glob(os.path.join(directory, "*-trace.json")))
     with mc.kernel_trace(directory, ranges_per_warpgroup=ranges, level=level):
@@ -139,9 +137,6 @@ def main(argv):
     new = sorted(set(glob.glob(os.path.join(directory, "*-trace.json"))) - before)
     if not new:
         raise SystemExit(f"no trace was written to {directory}: is this a Hopper GPU?")
-    traces = read_trace(new[-1])
-    print(f"{ROWS.value} rows, B{B} S{S} H{H} D{D}, level {LEVEL.value}: {new[-1]}")
-    print("\n".join(phase_table(traces)))
 
     table = np.asarray(sched.tile_table(plan.fwd_bounds, mc.COMPUTE_WGS))
     tiles = S // (mc.COMPUTE_WGS * plan.blocks.block_q)
@@ -151,6 +146,19 @@ def main(argv):
         w = int(sched.work_item(program, step, programs))
         row, _ = sched.item_coords(w, tiles=tiles, heads=H)
         return int(table[int(row), 3] - table[int(row), 2])
+    return new[-1], read_trace(new[-1]), blocks_of
+
+
+def main(argv):
+    del argv
+    from dsllm.kernels import mgpu_common as mc
+    shape = tuple(int(x) for x in SHAPE.value.split(","))
+    level = mc.ITEMS if LEVEL.value == "items" else mc.BLOCKS
+    ranges = RANGES.value or (200 if level == mc.ITEMS else 600)
+    directory = DIR.value or tempfile.mkdtemp(prefix="kernel_trace_")
+    path, traces, blocks_of = trace_forward(ROWS.value, shape, level, ranges, directory)
+    print(f"{ROWS.value} rows, B,S,H,D {shape}, level {LEVEL.value}: {path}")
+    print("\n".join(phase_table(traces)))
     if level == mc.ITEMS:
         a, b = item_fit(traces, blocks_of)
         print(f"item cycles = {a:.0f} + {b:.0f} * blocks: an item costs {a / b:.2f} blocks "
