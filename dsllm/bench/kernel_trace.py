@@ -100,6 +100,35 @@ def item_fit(traces, blocks_of, compute_wgs=2):
     return a, b
 
 
+def item_edges(traces, compute_wgs=2):
+    """Lines: per compute warpgroup, mean cycles from an item's start to its first QK^T, from
+    its last P V to its end, and the period of its first block against the others' (between
+    consecutive "qk" entries), over the items with at least three own blocks (each program's
+    first and last item dropped: the pipeline fills, and a trace may be cut off)."""
+    lines = []
+    for wg in range(compute_wgs):
+        head, tail, first, rest = [], [], [], []
+        for (program, w), ranges in traces.items():
+            if w != wg:
+                continue
+            starts = [i for i, r in enumerate(ranges) if r[0] == "item" and r[1] == 0]
+            for a, b in zip(starts[1:-1], starts[2:]):
+                inner = ranges[a + 1:b]
+                qk = [r[2] for r in inner if r[0] == "qk"]
+                pv_end = [r[3] for r in inner if r[0] == "pv"]
+                if len(qk) < 3:
+                    continue
+                head.append(qk[0] - ranges[a][2])
+                tail.append(ranges[a][3] - pv_end[-1])
+                first.append(qk[1] - qk[0])
+                rest += [y - x for x, y in zip(qk[1:], qk[2:])]
+        if head:
+            lines.append(f"compute {wg}: {len(head)} items: start to first qk {np.mean(head):.0f}, "
+                         f"last pv to end {np.mean(tail):.0f}, first block's period "
+                         f"{np.mean(first):.0f} against {np.mean(rest):.0f} cycles")
+    return lines
+
+
 def segments(rows, B, S):
     import jax.numpy as jnp
     from dsllm.bench.packed_rows import packed_segments
@@ -159,6 +188,7 @@ def main(argv):
     path, traces, blocks_of = trace_forward(ROWS.value, shape, level, ranges, directory)
     print(f"{ROWS.value} rows, B,S,H,D {shape}, level {LEVEL.value}: {path}")
     print("\n".join(phase_table(traces)))
+    print("\n".join(item_edges(traces)))
     if level == mc.ITEMS:
         a, b = item_fit(traces, blocks_of)
         print(f"item cycles = {a:.0f} + {b:.0f} * blocks: an item costs {a / b:.2f} blocks "

@@ -89,3 +89,25 @@ def test_item_fit_needs_two_block_counts(tmp_path):
     _dump(tmp_path / "t.json", {(0, 0): [(0, 10), (20, 30), (40, 50)]})
     with pytest.raises(ValueError, match="two block counts"):
         item_fit(read_trace(tmp_path / "t.json"), lambda p, s: 4)
+
+
+def test_item_edges(tmp_path):
+    """Four items of three blocks (period 100, the first 150): 20 cycles from an item's start
+    to its first qk, 30 from its last pv to its end."""
+    events, t = [], 0
+    stamp = lambda name, ph, ts: events.append(
+        {"name": name, "ph": ph, "ts": (1e6 + ts) / 1e3, "pid": 1, "tid": 1})
+    for _ in range(4):
+        stamp("item", "B", t)
+        qk = [t + 20, t + 170, t + 270]
+        for q in qk:
+            stamp("qk", "B", q), stamp("qk", "E", q + 5)
+            stamp("pv", "B", q + 50), stamp("pv", "E", q + 90)
+        stamp("item", "E", qk[-1] + 90 + 30)
+        t = qk[-1] + 90 + 30 + 7
+    (tmp_path / "t.json").write_text(json.dumps({"traceEvents": events}))
+    from dsllm.bench.kernel_trace import item_edges
+    [line] = item_edges(read_trace(tmp_path / "t.json"))
+    # items 2 and 3 of 4 (the first and last are dropped)
+    assert line == ("compute 0: 2 items: start to first qk 20, last pv to end 30, first block's "
+                    "period 150 against 100 cycles")
