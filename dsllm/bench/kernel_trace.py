@@ -13,7 +13,7 @@ beyond its blocks, in cycles and in blocks (NOTES.md v8). Needs a Hopper GPU; th
 At --level=items each warpgroup records about 5 ranges per item (all items of one call fit);
 at --level=blocks also 6 per block, so only each program's first ~100 blocks are recorded
 (the rest dropped). Each range takes 16 bytes of SMEM per warpgroup, beside the kernel's
-~195 KB: --ranges over 610 fails to lower (227 KB).
+~195 KB: --ranges over about 580 fails to lower (227 KB).
 """
 import glob
 import json
@@ -26,7 +26,7 @@ from absl import app, flags
 
 ROWS = flags.DEFINE_string("rows", "dense", "dense, packed<docs per row> or uniform<length>")
 LEVEL = flags.DEFINE_enum("level", "items", ["items", "blocks"], "phases to record")
-RANGES = flags.DEFINE_integer("ranges", 0, "ranges per warpgroup (0: 200 items, 600 blocks)")
+RANGES = flags.DEFINE_integer("ranges", 0, "ranges per warpgroup (0: 200 items, 560 blocks)")
 DIR = flags.DEFINE_string("dir", "", "where the traces go (default: a new temporary folder)")
 SHAPE = flags.DEFINE_string("shape", "4,4096,32,128", "B,S,H,D")
 
@@ -183,7 +183,7 @@ def main(argv):
     from dsllm.kernels import mgpu_common as mc
     shape = tuple(int(x) for x in SHAPE.value.split(","))
     level = mc.ITEMS if LEVEL.value == "items" else mc.BLOCKS
-    ranges = RANGES.value or (200 if level == mc.ITEMS else 600)
+    ranges = RANGES.value or (200 if level == mc.ITEMS else 560)
     directory = DIR.value or tempfile.mkdtemp(prefix="kernel_trace_")
     path, traces, blocks_of = trace_forward(ROWS.value, shape, level, ranges, directory)
     print(f"{ROWS.value} rows, B,S,H,D {shape}, level {LEVEL.value}: {path}")

@@ -32,7 +32,7 @@ def no_dump(monkeypatch):
     monkeypatch.setattr(jax.debug, "callback", lambda *args, **kwargs: None)
 
 
-@pytest.mark.parametrize("level, ranges", [(mc.ITEMS, 200), (mc.BLOCKS, 600)])
+@pytest.mark.parametrize("level, ranges", [(mc.ITEMS, 200), (mc.BLOCKS, 560)])
 def test_the_forward_lowers_with_the_profiler_only_inside_the_context(tmp_path, no_dump, level,
                                                                       ranges):
     plain = _lowered_forward()
