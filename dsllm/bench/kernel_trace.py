@@ -2,7 +2,7 @@
 profiler (clock stamps of each warpgroup's named phases, mgpu_common.scope) on one call.
 
   python -m dsllm.bench.kernel_trace [--rows=dense|packed8|uniform512] [--level=items|blocks]
-      [--ranges=N] [--dir=DIR]
+      [--ranges=N] [--dir=DIR] [--backward=none|auto|fused|split] [--shape=B,S,H,D]
 
 Prints, per warpgroup role (compute 0, compute 1, producer), each phase's count, mean
 cycles and share of the traced time, and a least-squares fit of a compute warpgroup's work
@@ -14,6 +14,11 @@ At --level=items each warpgroup records about 5 ranges per item (all items of on
 at --level=blocks also 6 per block, so only each program's first ~100 blocks are recorded
 (the rest dropped). Each range takes 16 bytes of SMEM per warpgroup, beside the kernel's
 ~195 KB: --ranges over about 580 fails to lower (227 KB).
+
+--backward traces the gradient: the forward and the backward kernels it runs (dQ and dK/dV,
+or the fused one), each printed apart. The backward kernels run one program per tile, and
+their dumps hold every program's events: use a smaller shape (--shape=1,4096,8,128: 256
+programs per kernel) or the dump takes minutes.
 """
 import glob
 import json
@@ -29,6 +34,8 @@ LEVEL = flags.DEFINE_enum("level", "items", ["items", "blocks"], "phases to reco
 RANGES = flags.DEFINE_integer("ranges", 0, "ranges per warpgroup (0: 200 items, 560 blocks)")
 DIR = flags.DEFINE_string("dir", "", "where the traces go (default: a new temporary folder)")
 SHAPE = flags.DEFINE_string("shape", "4,4096,32,128", "B,S,H,D")
+BACKWARD = flags.DEFINE_enum("backward", "none", ["none", "auto", "fused", "split"],
+                             "none: the forward; else the gradient with this Blocks.backward")
 
 WARPGROUPS = 3   # the forward's two compute warpgroups and its producer
 
@@ -142,9 +149,21 @@ def segments(rows, B, S):
     raise ValueError(f"--rows={rows!r}: use dense, packed<docs> or uniform<length>")
 
 
-def trace_forward(rows, shape, level, ranges, directory):
-    """Run the forward once on `rows` (see segments) of shape (B, S, H, D) with its phases
-    recorded; returns (path of the trace, read_trace of it, blocks_of(program, step))."""
+KERNEL_SCOPES = {"item": "forward", "softmax": "forward", "dq_tile": "dQ", "dkv_tile": "dK/dV",
+                 "fused_tile": "fused backward"}
+
+
+def kernel_name(traces):
+    """Which kernel a trace is of, from its scopes' names."""
+    names = {r[0] for ranges in traces.values() for r in ranges}
+    return next((kernel for scope, kernel in KERNEL_SCOPES.items() if scope in names), "?")
+
+
+def trace_call(rows, shape, level, ranges, directory, backward=None):
+    """Run the forward (backward None) or the gradient with Blocks(backward=backward) once on
+    `rows` (see segments) of shape (B, S, H, D) with the kernels' phases recorded. Returns
+    ([(kernel name, trace path, read_trace of it)] in the order the kernels ran,
+    blocks_of(program, step) of the persistent forward's items)."""
     import jax
     import jax.numpy as jnp
     from dsllm.kernels import mgpu_common as mc
@@ -157,15 +176,24 @@ def trace_forward(rows, shape, level, ranges, directory):
     keys = jax.random.split(jax.random.key(0), 3)
     q, k, v = (jax.random.normal(key, (B, S, H, D), jnp.bfloat16) for key in keys)
     seg = segments(rows, B, S)
-    plan = make_plan(seg, B, S, causal=True)
+    plan = make_plan(seg, B, S, causal=True,
+                     blocks=mc.Blocks(backward=backward) if backward else None)
+    attn = lambda q, k, v, p: flash_attention(q, k, v, seg, plan=p)
+    if backward:
+        f = jax.grad(lambda q, k, v, p: attn(q, k, v, p).astype(jnp.float32).sum(), (0, 1, 2))
+    else:
+        f = attn
     before = set(glob.glob(os.path.join(directory, "*-trace.json")))
     with mc.kernel_trace(directory, ranges_per_warpgroup=ranges, level=level):
-        fwd = jax.jit(lambda q, k, v, p: flash_attention(q, k, v, seg, plan=p))
-        jax.block_until_ready(fwd(q, k, v, plan))
-        jax.effects_barrier()   # the dump is a host callback
+        jax.block_until_ready(jax.jit(f)(q, k, v, plan))
+        jax.effects_barrier()   # the dumps are host callbacks
     new = sorted(set(glob.glob(os.path.join(directory, "*-trace.json"))) - before)
     if not new:
         raise SystemExit(f"no trace was written to {directory}: is this a Hopper GPU?")
+    kernels = []
+    for path in new:   # named by the dump's time in ns: the order the kernels ran
+        traces = read_trace(path)
+        kernels.append((kernel_name(traces), path, traces))
 
     table = np.asarray(sched.tile_table(plan.fwd_bounds, mc.COMPUTE_WGS))
     tiles = S // (mc.COMPUTE_WGS * plan.blocks.block_q)
@@ -175,7 +203,7 @@ def trace_forward(rows, shape, level, ranges, directory):
         w = int(sched.work_item(program, step, programs))
         row, _ = sched.item_coords(w, tiles=tiles, heads=H)
         return int(table[int(row), 3] - table[int(row), 2])
-    return new[-1], read_trace(new[-1]), blocks_of
+    return kernels, blocks_of
 
 
 def main(argv):
@@ -185,14 +213,18 @@ def main(argv):
     level = mc.ITEMS if LEVEL.value == "items" else mc.BLOCKS
     ranges = RANGES.value or (200 if level == mc.ITEMS else 560)
     directory = DIR.value or tempfile.mkdtemp(prefix="kernel_trace_")
-    path, traces, blocks_of = trace_forward(ROWS.value, shape, level, ranges, directory)
-    print(f"{ROWS.value} rows, B,S,H,D {shape}, level {LEVEL.value}: {path}")
-    print("\n".join(phase_table(traces)))
-    print("\n".join(item_edges(traces)))
-    if level == mc.ITEMS:
-        a, b = item_fit(traces, blocks_of)
-        print(f"item cycles = {a:.0f} + {b:.0f} * blocks: an item costs {a / b:.2f} blocks "
-              f"beyond its own")
+    backward = None if BACKWARD.value == "none" else BACKWARD.value
+    kernels, blocks_of = trace_call(ROWS.value, shape, level, ranges, directory, backward)
+    for name, path, traces in kernels:
+        print(f"== {name}: {ROWS.value} rows, B,S,H,D {shape}, level {LEVEL.value}: {path}")
+        print("\n".join(phase_table(traces)))
+        if name != "forward":
+            continue
+        print("\n".join(item_edges(traces)))
+        if level == mc.ITEMS:
+            a, b = item_fit(traces, blocks_of)
+            print(f"item cycles = {a:.0f} + {b:.0f} * blocks: an item costs {a / b:.2f} blocks "
+                  f"beyond its own")
 
 
 if __name__ == "__main__":

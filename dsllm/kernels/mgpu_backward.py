@@ -41,6 +41,7 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
     scale2 = sm_scale * bm.LOG2E
 
     @pl.when(wg < mc.COMPUTE_WGS)
+    @mc.scope("dq_tile")
     def _compute():
         plgpu.set_max_registers(mc.COMPUTE_REGISTERS, action="increase")
         chunk = t * mc.COMPUTE_WGS + wg
@@ -59,6 +60,7 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
         plgpu.barrier_wait(q_bars.at[wg])
         plgpu.barrier_wait(do_bars.at[wg])
 
+        @mc.scope("pass", mc.BLOCKS)
         def pass_fn(ki, dq):
             """Another warpgroup's block: awaited and released, no math."""
             slot = lax.rem(ki - lo, stages)
@@ -87,20 +89,24 @@ def _dq_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, kv_start_ref, kv
                                   mask_start=mask_start, mask_end=mask_end)
                 p = bm.probs_from_lse(s, lse, 0, scale2)
                 return p, dp_ref[...]
-            p, dp = pl.run_scoped(s_and_dp, plgpu.ACC(shape, jnp.float32),
-                                  plgpu.ACC(shape, jnp.float32))
+            with mc.scope("s_dp", mc.BLOCKS):
+                p, dp = pl.run_scoped(s_and_dp, plgpu.ACC(shape, jnp.float32),
+                                      plgpu.ACC(shape, jnp.float32))
             plgpu.barrier_arrive(v_consumed.at[slot])
-            ds = bm.dlogits(p, dp, delta, 0)
-            dq = mc.mma_accumulate(dq, ds.astype(k_smems.dtype), k_smem, interpret=interpret)
+            with mc.scope("dlogits", mc.BLOCKS):
+                ds = bm.dlogits(p, dp, delta, 0)
+            with mc.scope("accumulate", mc.BLOCKS):
+                dq = mc.mma_accumulate(dq, ds.astype(k_smems.dtype), k_smem, interpret=interpret)
             plgpu.barrier_arrive(k_consumed.at[slot])
             return dq
 
         dq = mc.over_own_blocks(step_fn, pass_fn, bounds, dq, block=bkv)
 
-        q_smem[...] = (dq * sm_scale).astype(q_smem.dtype)
-        plgpu.commit_smem()
-        plgpu.copy_smem_to_gmem(q_smem, dq_ref.at[b, rows, h])
-        plgpu.wait_smem_to_gmem(0)
+        with mc.scope("store"):
+            q_smem[...] = (dq * sm_scale).astype(q_smem.dtype)
+            plgpu.commit_smem()
+            plgpu.copy_smem_to_gmem(q_smem, dq_ref.at[b, rows, h])
+            plgpu.wait_smem_to_gmem(0)
 
     @pl.when(wg == mc.COMPUTE_WGS)
     def _memory():
@@ -131,10 +137,13 @@ def probs_and_dlogits(k_smem, v_smem, ring, slot, qi, row_start, row_end, *, sca
                           qi * shape[1], mask_start=mask_start, mask_end=mask_end)
         p = bm.probs_from_lse(s, lse, 1, scale2)
         return p, dp_ref[...]
-    p, dp = pl.run_scoped(p_and_dp, plgpu.ACC(shape, jnp.float32), plgpu.ACC(shape, jnp.float32))
-    plgpu.barrier_wait(delta_bars.at[slot])
-    delta = mc.load_vector(delta_smems.at[slot], mc.WGMMA_COL)
-    return p, bm.dlogits(p, dp, delta, 1)
+    with mc.scope("s_dp", mc.BLOCKS):
+        p, dp = pl.run_scoped(p_and_dp, plgpu.ACC(shape, jnp.float32),
+                              plgpu.ACC(shape, jnp.float32))
+    with mc.scope("dlogits", mc.BLOCKS):
+        plgpu.barrier_wait(delta_bars.at[slot])
+        delta = mc.load_vector(delta_smems.at[slot], mc.WGMMA_COL)
+        return p, bm.dlogits(p, dp, delta, 1)
 
 
 def consume_key_tile(k_smems, v_smems, wg, ring, row_start, row_end, bounds, *, groups, stages,
@@ -162,12 +171,14 @@ def consume_key_tile(k_smems, v_smems, wg, ring, row_start, row_end, bounds, *, 
         own = mc.per_step(wg, qi)
         p, ds = probs_and_dlogits(k_smems.at[own], v_smems.at[own], ring, slot, qi, row_start, row_end,
                                   scale2=scale2, mask_start=mask_start, mask_end=mask_end)
-        dv, dk = mc.mma_accumulate_pair(dv, p.astype(do_smems.dtype), do_smems.at[slot],
-                                        dk, ds.astype(q_smems.dtype), q_smems.at[slot],
-                                        interpret=interpret)
+        with mc.scope("accumulate", mc.BLOCKS):
+            dv, dk = mc.mma_accumulate_pair(dv, p.astype(do_smems.dtype), do_smems.at[slot],
+                                            dk, ds.astype(q_smems.dtype), q_smems.at[slot],
+                                            interpret=interpret)
         plgpu.barrier_arrive(consumed.at[slot])
         return dk, dv
 
+    @mc.scope("pass", mc.BLOCKS)
     def pass_fn(qi, carry, *, g):
         """Query block of the other warpgroup's rows only: awaited and released, no math."""
         slot = lax.rem(g * (hi - lo) + qi - lo, stages)
@@ -207,6 +218,7 @@ def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_
             consumed)
 
     @pl.when(wg < mc.COMPUTE_WGS)
+    @mc.scope("dkv_tile")
     def _compute():
         plgpu.set_max_registers(mc.COMPUTE_REGISTERS, action="increase")
         chunk = t * mc.COMPUTE_WGS + wg
@@ -235,12 +247,13 @@ def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_
 def store_dk_dv(dk, dv, k_smem, v_smem, dk_dst, dv_dst):
     """A compute warpgroup's finished dK and dV (fp32, dK scaled) to GMEM through the SMEM of
     its K and V, which no matmul reads any more."""
-    k_smem[...] = dk.astype(k_smem.dtype)
-    v_smem[...] = dv.astype(v_smem.dtype)
-    plgpu.commit_smem()
-    plgpu.copy_smem_to_gmem(k_smem, dk_dst)
-    plgpu.copy_smem_to_gmem(v_smem, dv_dst)
-    plgpu.wait_smem_to_gmem(0)
+    with mc.scope("store"):
+        k_smem[...] = dk.astype(k_smem.dtype)
+        v_smem[...] = dv.astype(v_smem.dtype)
+        plgpu.commit_smem()
+        plgpu.copy_smem_to_gmem(k_smem, dk_dst)
+        plgpu.copy_smem_to_gmem(v_smem, dv_dst)
+        plgpu.wait_smem_to_gmem(0)
 
 
 def produce_query_blocks(q_ref, do_ref, lse_ref, delta_ref, bounds_ref, ring, *, b, kv_head, t,

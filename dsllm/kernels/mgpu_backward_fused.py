@@ -71,6 +71,7 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
             consumed)
 
     @pl.when(wg < mc.COMPUTE_WGS)
+    @mc.scope("fused_tile")
     def _compute():
         plgpu.set_max_registers(COMPUTE_REGISTERS, action="increase")
         chunk = t * mc.COMPUTE_WGS + wg
@@ -101,19 +102,22 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
             p, ds = probs_and_dlogits(k_smems.at[own], v_smems.at[own], ring, slot, qi,
                                       row_start, row_end,
                                       scale2=scale2, mask_start=mask_start, mask_end=mask_end)
-            p, ds = p.astype(do_smems.dtype), ds.astype(q_smems.dtype)
             # Two dS buffers, by step parity: a warpgroup writes step s + 2's only after the
             # rendezvous of step s + 1, which the other passes only when done reading step s's.
             ds_pair = ds_smems.at[lax.rem(step, 2)]
-            ds_pair.at[wg][...] = ds
-            plgpu.commit_smem()   # the dS^T writes, before a wgmma reads them
-            dv, dk, dq = _accumulate(dv, p, do_smems.at[slot], dk, ds, q_smems.at[slot],
-                                     ds_pair, k_smems.at[pl.ds(mc.per_step(0, qi), 2)],
-                                     ds_written, cols, interpret=interpret)
+            with mc.scope("ds_store", mc.BLOCKS):
+                p, ds = p.astype(do_smems.dtype), ds.astype(q_smems.dtype)
+                ds_pair.at[wg][...] = ds
+                plgpu.commit_smem()   # the dS^T writes, before a wgmma reads them
+            with mc.scope("accumulate", mc.BLOCKS):
+                dv, dk, dq = _accumulate(dv, p, do_smems.at[slot], dk, ds, q_smems.at[slot],
+                                         ds_pair, k_smems.at[pl.ds(mc.per_step(0, qi), 2)],
+                                         ds_written, cols, interpret=interpret)
             plgpu.barrier_arrive(consumed.at[slot])
-            _reduce_add(dq, dq_smems.at[wg], dq_bars.at[wg],
-                        dq_acc_ref.at[b, pl.ds(qi * bq, bq), kv_head * groups + g, cols],
-                        interpret=interpret)
+            with mc.scope("reduce_add", mc.BLOCKS):
+                _reduce_add(dq, dq_smems.at[wg], dq_bars.at[wg],
+                            dq_acc_ref.at[b, pl.ds(qi * bq, bq), kv_head * groups + g, cols],
+                            interpret=interpret)
             return dk, dv
 
         def head_fn(g, carry):

@@ -22,7 +22,9 @@ def _lowered_forward():
 
 
 def _kernel_results(text):
-    return [int(n) for n in re.findall(r"%\d+:(\d+) = stablehlo.custom_call @mosaic_gpu", text)]
+    """The result count of each Mosaic GPU custom call, in order."""
+    return [int(n or 1) for n in re.findall(r"%\d+(?::(\d+))? = stablehlo.custom_call @mosaic_gpu",
+                                            text)]
 
 
 @pytest.fixture
@@ -41,6 +43,23 @@ def test_the_forward_lowers_with_the_profiler_only_inside_the_context(tmp_path, 
     # the profiler's buffer: a third result of the forward's custom call (out, lse)
     assert _kernel_results(plain) == [2] and _kernel_results(traced) == [3]
     assert _kernel_results(_lowered_forward()) == [2]   # the context restores plain kernels
+
+
+@pytest.mark.parametrize("backward", ["fused", "split"])
+def test_the_backward_kernels_lower_with_the_profiler(tmp_path, no_dump, backward):
+    q = jax.ShapeDtypeStruct((1, 1024, 4, 128), jnp.bfloat16)
+    seg = jax.ShapeDtypeStruct((1, 1024), jnp.int32)
+    loss = lambda q, k, v, s: flash_attention(q, k, v, s, causal=True, backend="mosaic_gpu",
+                                              interpret=False,
+                                              blocks=mc.Blocks(backward=backward)).sum()
+    lower = lambda: jax.jit(jax.grad(loss, argnums=(0, 1, 2))).trace(q, q, q, seg).lower(
+        lowering_platforms=("cuda",)).as_text()   # a new jit: traced again
+    plain = _kernel_results(lower())
+    with mc.kernel_trace(tmp_path, ranges_per_warpgroup=560, level=mc.BLOCKS):
+        traced = _kernel_results(lower())
+    # forward and fused, or forward, dQ and dK/dV: each with the profiler's buffer
+    assert len(plain) == (2 if backward == "fused" else 3)
+    assert traced == [n + 1 for n in plain]
 
 
 def test_more_ranges_than_smem_holds_are_refused(tmp_path, no_dump):

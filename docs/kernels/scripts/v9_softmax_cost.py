@@ -94,8 +94,8 @@ def main(argv):
             t = bench.median_seconds(fwd, q, k, v)
             line = f"{name:<11} {kt.ROWS.value}: fwd {t * 1e3:.3f} ms {flops / t / 1e12:.1f} TFLOP/s"
             if TRACE.value:
-                _, traces, _ = kt.trace_forward(kt.ROWS.value, (B, S, H, D), mc.BLOCKS, 560,
-                                                tempfile.mkdtemp(prefix=f"v9_{name}_"))
+                [(_, _, traces)], _ = kt.trace_call(kt.ROWS.value, (B, S, H, D), mc.BLOCKS, 560,
+                                                    tempfile.mkdtemp(prefix=f"v9_{name}_"))
                 line += " | cycles " + " ".join(f"{n} {c:.0f}" for n, c in phase_means(traces).items())
             if name != "base" and "base" in outs:
                 line += f" | output differs from base: {not np.allclose(outs[name], outs['base'])}"
