@@ -1,18 +1,13 @@
 #!/usr/bin/env bash
-# v9's first GPU call (NOTES.md v8, next step 1): the forward with its "softmax done" arrival
+# v9's first GPU call (NOTES.md v8, next step 0): the forward with its "softmax done" arrival
 # ordered after the softmax (branch fwd-fence) against main, alternating, with cuDNN and tokamax
-# in the same runs; then both forwards' phases (dsllm.bench.kernel_trace, blocks level).
-# Prepare here with
+# in the same runs. Prepare here with
 #   for t in main fwd-fence; do rm -rf .bench/$t && mkdir -p .bench/$t && git archive $t dsllm | tar -x -C .bench/$t; done
 # then run on the GPU machine after the usual wheel install, carrying .whl and .bench.
-F="fwd \|WRONG\|ERROR\|Error\|x,\|compute\|producer\|  [a-z_]* *[0-9]* x"
+F="fwd \|WRONG\|ERROR\|Error\|x,"
 for round in 1 2; do
   for tree in main fwd-fence; do
-    PYTHONPATH=$site:$PWD/.bench/$tree timeout 150 python -m dsllm.bench.attention --shapes=1,3 \
+    PYTHONPATH=$site:$PWD/.bench/$tree timeout 140 python -m dsllm.bench.attention --shapes=1,3 \
         --impls=pallas,cudnn,tokamax --extra_checks=false 2>&1 | grep "$F" | sed "s/^/$tree.r$round /"
   done
-done
-for tree in main fwd-fence; do
-  PYTHONPATH=$site:$PWD/.bench/$tree timeout 60 python -m dsllm.bench.kernel_trace --rows=dense \
-      --level=blocks 2>&1 | grep "$F" | sed "s/^/$tree /"
 done
