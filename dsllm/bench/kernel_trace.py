@@ -100,11 +100,39 @@ def item_fit(traces, blocks_of, compute_wgs=2):
         for step, (_, _, start, end) in enumerate(items):
             xs.append(blocks_of(program, step))
             ys.append(end - start)
+    return _fit(xs, ys, "items")
+
+
+def _fit(xs, ys, what):
     if len(set(xs)) < 2:
-        raise ValueError("the fit needs items of at least two block counts: trace other rows")
+        raise ValueError(f"the fit needs {what} of at least two block counts: trace other rows")
     (b, a), *_ = np.linalg.lstsq(np.stack([np.asarray(xs, float), np.ones(len(xs))], 1),
                                  np.asarray(ys, float), rcond=None)
     return a, b
+
+
+def tile_fit(traces, top, block_names, compute_wgs=2):
+    """(a, b): least-squares cycles = a + b * blocks over the compute warpgroups' top-level
+    `top` ranges (a work item or a tile), blocks counted in the trace itself: the ranges named
+    in block_names nested in it (so at the blocks level). A warpgroup's last one is dropped
+    when it has several (the persistent forward's last item may be cut off)."""
+    xs, ys = [], []
+    for (program, wg), ranges in traces.items():
+        if wg >= compute_wgs:
+            continue
+        tops = [i for i, r in enumerate(ranges) if r[0] == top and r[1] == 0]
+        if len(tops) > 1:
+            tops = tops[:-1]
+        for i in tops:
+            _, depth, start, end = ranges[i]
+            nested = 0
+            for name, d, _, _ in ranges[i + 1:]:
+                if d <= depth:
+                    break
+                nested += name in block_names
+            xs.append(nested)
+            ys.append(end - start)
+    return _fit(xs, ys, f'"{top}" ranges')
 
 
 def item_edges(traces, compute_wgs=2):
@@ -151,6 +179,9 @@ def segments(rows, B, S):
 
 KERNEL_SCOPES = {"item": "forward", "softmax": "forward", "dq_tile": "dQ", "dkv_tile": "dK/dV",
                  "fused_tile": "fused backward"}
+# per kernel: its work item's or tile's range, and the ranges that count its blocks
+TILES = {"forward": ("item", ("qk", "pass")), "dQ": ("dq_tile", ("s_dp", "pass")),
+         "dK/dV": ("dkv_tile", ("s_dp", "pass")), "fused backward": ("fused_tile", ("s_dp",))}
 
 
 def kernel_name(traces):
@@ -218,6 +249,10 @@ def main(argv):
     for name, path, traces in kernels:
         print(f"== {name}: {ROWS.value} rows, B,S,H,D {shape}, level {LEVEL.value}: {path}")
         print("\n".join(phase_table(traces)))
+        if level == mc.BLOCKS and name in TILES:
+            a, b = tile_fit(traces, *TILES[name])
+            print(f"{TILES[name][0]} cycles = {a:.0f} + {b:.0f} * own blocks (counted in the "
+                  f"trace): {a / b:.2f} blocks beyond its own")
         if name != "forward":
             continue
         print("\n".join(item_edges(traces)))

@@ -130,3 +130,23 @@ def test_item_edges(tmp_path):
     # items 2 and 3 of 4 (the first and last are dropped)
     assert line == ("compute 0: 2 items: start to first qk 20, last pv to end 30, first block's "
                     "period 150 against 100 cycles")
+
+
+def test_tile_fit_counts_the_blocks_nested_in_each_tile(tmp_path):
+    """One tile per program (as the backward kernels run), 400 + 100 * blocks cycles, the
+    blocks being its nested s_dp and pass ranges (dlogits ranges do not count)."""
+    events = []
+    for program, n_blocks in enumerate([2, 5, 3]):
+        tid = 1 + 3 * program
+        stamp = lambda name, ph, ts: events.append(
+            {"name": name, "ph": ph, "ts": (1e6 + ts) / 1e3, "pid": 1, "tid": tid})
+        stamp("dkv_tile", "B", 0)
+        for i in range(n_blocks):
+            name = "pass" if i == 0 else "s_dp"
+            stamp(name, "B", 200 + 100 * i), stamp(name, "E", 240 + 100 * i)
+            stamp("dlogits", "B", 250 + 100 * i), stamp("dlogits", "E", 260 + 100 * i)
+        stamp("dkv_tile", "E", 400 + 100 * n_blocks)
+    (tmp_path / "t.json").write_text(json.dumps({"traceEvents": events}))
+    from dsllm.bench.kernel_trace import TILES, tile_fit
+    a, b = tile_fit(read_trace(tmp_path / "t.json"), *TILES["dK/dV"])
+    assert a == pytest.approx(400) and b == pytest.approx(100)
