@@ -3,6 +3,7 @@
   bash dsllm/bench/ptxas/setup.sh          # once: fetches the CUDA plugin and ptxas (.ptxas/)
   python -m dsllm.bench.ptxas_report [--blocks=stages=3,trim_blocks=False] [--head_dim=64]
   python -m dsllm.bench.ptxas_report --sass    # and the SASS opcodes of each kernel's loops
+  python -m dsllm.bench.ptxas_report --pipeline  # and where each loop's waits and arrivals landed
 
 These kernels run at the register limit, and spills cost speed (NOTES.md v6: the fused
 backward ran 12% behind the split kernels with 592 bytes spilled, 4% behind with 544). ptxas
@@ -30,6 +31,8 @@ HEAD_DIM = flags.DEFINE_integer("head_dim", 128, "head dimension")
 GQA = flags.DEFINE_integer("gqa", 1, "query heads per key/value head")
 CAUSAL = flags.DEFINE_bool("causal", True, "causal attention")
 SASS = flags.DEFINE_bool("sass", False, "also count each kernel's loop bodies' SASS opcodes")
+PIPELINE = flags.DEFINE_bool("pipeline", False, "also print each loop's pipeline shape "
+                             "(wgmma issues and waits, exps, barriers; loop_pipeline)")
 KEY_OPCODES = ("HGMMA", "MUFU", "FFMA", "FMUL", "FADD", "FMNMX", "FSEL", "ISETP", "F2FP", "LDL",
                "STL")
 
@@ -64,14 +67,13 @@ def lower_kernels(blocks, head_dim, gqa, causal):
     return list(core.KNOWN_KERNELS.values())
 
 
-def loop_opcodes(sass, min_length=50):
-    """[(first address, instructions, Counter of opcodes)] of each loop body in a cuobjdump
-    -sass listing: the instructions from a backward branch's target to the branch. ptxas puts
+def loop_bodies(sass, min_length=50):
+    """[(first address, [(opcode, operands), ...])] of each loop body in a cuobjdump -sass
+    listing: the instructions from a backward branch's target to the branch. ptxas puts
     barrier spin-waits out of line, after the last EXIT, and branches back from there; those
     branches are left out, so the bodies left are the kernels' own loops (the consumers' block
     loops, the producer's). min_length drops short ones."""
-    import collections
-    inst = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_]*)([^;]*);")
+    inst = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)([^;]*);")
     code = [(int(a, 16), op, rest) for a, op, rest in inst.findall(sass)]
     last_exit = max(a for a, op, _ in code if op == "EXIT")
     loops = []
@@ -80,10 +82,50 @@ def loop_opcodes(sass, min_length=50):
             break
         target = re.match(r"\s*(?:\.[A-Z.]+\s+)?0x([0-9a-f]+)", rest) if op == "BRA" else None
         if target and int(target.group(1), 16) < addr:
-            body = [o for a, o, _ in code[:i + 1] if a >= int(target.group(1), 16)]
+            body = [(o, r) for a, o, r in code[:i + 1] if a >= int(target.group(1), 16)]
             if len(body) >= min_length:
-                loops.append((int(target.group(1), 16), len(body), collections.Counter(body)))
+                loops.append((int(target.group(1), 16), body))
     return loops
+
+
+def loop_opcodes(sass, min_length=50):
+    """[(first address, instructions, Counter of opcodes)] of each loop body (loop_bodies),
+    opcodes without their modifiers (HGMMA, not HGMMA.64x128x16.F32.BF16)."""
+    import collections
+    return [(start, len(body), collections.Counter(op.split(".")[0] for op, _ in body))
+            for start, body in loop_bodies(sass, min_length)]
+
+
+# What a loop's pipeline shape shows, in program order (loop_pipeline).
+PIPELINE_EVENTS = (
+    ("G", lambda op, rest: op.startswith("HGMMA") and "gsb0" in rest),   # a wgmma group issued
+    ("W", lambda op, rest: op.startswith("WARPGROUP.DEPBAR")),           # W<n>: wait for all but n
+    ("e", lambda op, rest: op == "MUFU.EX2"),
+    ("A", lambda op, rest: op.startswith("SYNCS.ARRIVE")),               # an mbarrier arrival
+    ("T", lambda op, rest: op.startswith("SYNCS.PHASECHK")),             # an mbarrier wait
+    ("B", lambda op, rest: op.startswith("BAR.SYNC")),
+    ("S", lambda op, rest: op.startswith("STS")),
+)
+
+
+def loop_pipeline(body):
+    """A loop body's wgmma issues and waits, exps, barrier arrivals and waits, warpgroup
+    barriers and SMEM stores, in program order, repeats counted: e.g. "G T A e64 A T W0".
+    Shows where ptxas put them, which is not always where the program did (NOTES.md v8: an
+    arrival hoisted above the exps it was meant to follow; a wait hoisted above the math it
+    was meant to overlap)."""
+    seq = []
+    for op, rest in body:
+        for key, match in PIPELINE_EVENTS:
+            if match(op, rest):
+                if key == "W":
+                    key += re.search(r"0x([0-9a-f]+)", rest).group(1)
+                if seq and seq[-1][0] == key and key in "eS":
+                    seq[-1][1] += 1
+                else:
+                    seq.append([key, 1])
+                break
+    return " ".join(k + (str(n) if n > 1 else "") for k, n in seq)
 
 
 def sass_of(module_path, plugin, env, tmp):
@@ -145,7 +187,7 @@ def report(modules, ptxas_dir, sass=False):
                 env=env, capture_output=True, text=True, errors="replace", timeout=900)
             row = ptxas_summary(proc.stdout + proc.stderr)
             if sass:
-                row += (loop_opcodes(sass_of(path, plugins[0], env, tmp)),)
+                row += (sass_of(path, plugins[0], env, tmp),)
             rows.append(row)
     return rows
 
@@ -156,15 +198,21 @@ def main(argv):
     modules = lower_kernels(blocks, HEAD_DIM.value, GQA.value, CAUSAL.value)
     print(f"{blocks}, head_dim {HEAD_DIM.value}, gqa {GQA.value}, causal {CAUSAL.value}: "
           f"{len(modules)} kernels (forward first, in lowering order)")
-    for i, (regs, stores, loads, serialised, *loops) in enumerate(
-            report(modules, PTXAS_DIR.value, sass=SASS.value)):
+    for i, (regs, stores, loads, serialised, *sass) in enumerate(
+            report(modules, PTXAS_DIR.value, sass=SASS.value or PIPELINE.value)):
         print(f"kernel {i}: {regs} registers (launch bound; setmaxnreg raises the consumers'), "
               f"spill stores {stores} B, spill loads {loads} B"
               + (", wgmma SERIALISED" if serialised else ""), flush=True)
-        for start, length, ops in (loops[0] if loops else []):
-            if any(ops[op] for op in KEY_OPCODES):
+        if not sass:
+            continue
+        for (start, length, ops), (_, body) in zip(loop_opcodes(sass[0]), loop_bodies(sass[0])):
+            if not any(ops[op] for op in KEY_OPCODES):
+                continue
+            if SASS.value:
                 print(f"  loop at {start:#x}: {length} instructions, "
                       + ", ".join(f"{op} {ops[op]}" for op in KEY_OPCODES if ops[op]))
+            if PIPELINE.value:
+                print(f"  loop at {start:#x}: {loop_pipeline(body)}")
 
 
 if __name__ == "__main__":

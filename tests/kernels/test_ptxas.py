@@ -60,3 +60,32 @@ def test_loop_opcodes_counts_loop_bodies_not_out_of_line_waits():
     start, length, ops = loops[0]
     assert (start, length) == (0x100, 5)
     assert (ops["HGMMA"], ops["FMUL"], ops["MUFU"], ops["BRA"]) == (1, 1, 1, 2)
+
+
+# A loop in cuobjdump's format (the listing's encoding lines left out): the wait for the second
+# matmul (DEPBAR 0x0) right after the first's, and an arrival among the exps.
+PIPELINE_SASS = "\n".join(f"        /*{a:04x}*/                   {i} ;" for a, i in enumerate([
+    "MOV R1, c[0x0][0x28]",
+    "HGMMA.64x64x16.F32.BF16 R24, gdesc[UR4], R24, gsb0",
+    "HGMMA.64x64x16.F32.BF16 R56, gdesc[UR8], R56, gsb0",
+    "WARPGROUP.DEPBAR.LE gsb0, 0x1",
+    "WARPGROUP.DEPBAR.LE gsb0, 0x0",
+    "MUFU.EX2 R2, R2",
+    "SYNCS.ARRIVE.TRANS64.A1T0 RZ, [UR7+0x318c0], RZ",
+    "MUFU.EX2 R3, R3",
+    "MUFU.EX2 R4, R4",
+    "STS [R9+0x30400], R4",
+    "STS [R9+0x30420], R3",
+    "SYNCS.PHASECHK.TRANS64.TRYWAIT P1, [UR7+0x318c0], R13",
+    "@P1 BRA 0x1",
+    "EXIT",
+    "@!P1 BRA 0xb",
+]))
+
+
+def test_loops_opcodes_and_pipeline_of_a_listing():
+    [(start, body)] = ptxas_report.loop_bodies(PIPELINE_SASS, min_length=5)
+    assert start == 1 and len(body) == 12   # HGMMA .. BRA; the spin-wait's branch after EXIT left out
+    [(_, n, ops)] = ptxas_report.loop_opcodes(PIPELINE_SASS, min_length=5)
+    assert n == 12 and ops["MUFU"] == 3 and ops["HGMMA"] == 2 and ops["STS"] == 2
+    assert ptxas_report.loop_pipeline(body) == "G G W1 W0 e A e2 S2 T"
