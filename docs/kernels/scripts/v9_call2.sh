@@ -3,7 +3,7 @@
 # (main and fences, dense at the blocks level, packed at the items level), the backward
 # kernels' (both trees, fused and split, on 8 heads), then the softmax diagnostics on the faster
 # forward's tree (TREE=main|fences, default fences). Same preparation as v9_call1.sh.
-F="==\|compute\|producer\|  [a-z_]* *[0-9]* x\|item\|fwd \|Error\|ERROR"
+F="==\|compute\|producer\|  [a-z_]* *[0-9]* x\|item\|cycles =\|fwd \|Error\|ERROR"
 for tree in main fences; do
   PYTHONPATH=$site:$PWD/.bench/$tree timeout 60 python -m dsllm.bench.kernel_trace --rows=dense \
       --level=blocks 2>&1 | grep "$F" | sed "s/^/$tree /"
