@@ -1,5 +1,6 @@
-"""Where the persistent forward's time goes, warpgroup by warpgroup: Mosaic GPU's on-device
-profiler (clock stamps of each warpgroup's named phases, mgpu_common.scope) on one call.
+"""Where an attention kernel's time goes, warpgroup by warpgroup: Mosaic GPU's on-device
+profiler (clock stamps of each warpgroup's named phases, mgpu_common.scope) on one call of the
+persistent forward, or of the gradient (--backward).
 
   python -m dsllm.bench.kernel_trace [--rows=dense|packed8|uniform512] [--level=items|blocks]
       [--ranges=N] [--dir=DIR] [--backward=none|auto|fused|split] [--shape=B,S,H,D]
@@ -37,7 +38,7 @@ SHAPE = flags.DEFINE_string("shape", "4,4096,32,128", "B,S,H,D")
 BACKWARD = flags.DEFINE_enum("backward", "none", ["none", "auto", "fused", "split"],
                              "none: the forward; else the gradient with this Blocks.backward")
 
-WARPGROUPS = 3   # the forward's two compute warpgroups and its producer
+WARPGROUPS = 3   # every kernel's two compute warpgroups and its producer
 
 
 def read_trace(path, warpgroups=WARPGROUPS):

@@ -88,12 +88,16 @@ def loop_bodies(sass, min_length=50):
     return loops
 
 
-def loop_opcodes(sass, min_length=50):
-    """[(first address, instructions, Counter of opcodes)] of each loop body (loop_bodies),
-    opcodes without their modifiers (HGMMA, not HGMMA.64x128x16.F32.BF16)."""
+def opcode_counts(body):
+    """Counter of a loop body's opcodes without their modifiers (HGMMA, not
+    HGMMA.64x128x16.F32.BF16)."""
     import collections
-    return [(start, len(body), collections.Counter(op.split(".")[0] for op, _ in body))
-            for start, body in loop_bodies(sass, min_length)]
+    return collections.Counter(op.split(".")[0] for op, _ in body)
+
+
+def loop_opcodes(sass, min_length=50):
+    """[(first address, instructions, opcode_counts)] of each loop body (loop_bodies)."""
+    return [(start, len(body), opcode_counts(body)) for start, body in loop_bodies(sass, min_length)]
 
 
 # What a loop's pipeline shape shows, in program order (loop_pipeline).
@@ -205,11 +209,12 @@ def main(argv):
               + (", wgmma SERIALISED" if serialised else ""), flush=True)
         if not sass:
             continue
-        for (start, length, ops), (_, body) in zip(loop_opcodes(sass[0]), loop_bodies(sass[0])):
+        for start, body in loop_bodies(sass[0]):
+            ops = opcode_counts(body)
             if not any(ops[op] for op in KEY_OPCODES):
                 continue
             if SASS.value:
-                print(f"  loop at {start:#x}: {length} instructions, "
+                print(f"  loop at {start:#x}: {len(body)} instructions, "
                       + ", ".join(f"{op} {ops[op]}" for op in KEY_OPCODES if ops[op]))
             if PIPELINE.value:
                 print(f"  loop at {start:#x}: {loop_pipeline(body)}")

@@ -14,8 +14,9 @@ Measured on the H200 (NOTES.md v7): +6% forward+backward against the split kerne
 causal rows (B4 S4096 H32 D128), -7% on packed rows of ~512-token documents, where its
 untrimmed query blocks are 10% more work (see use_fused). It runs with its own register split
 (COMPUTE_REGISTERS, MEMORY_REGISTERS): at mgpu_common's 232/40, ptxas spills 52 bytes per
-thread; at 240/24, none (bench/ptxas_report). The other split of dQ, each warpgroup its own keys with twice the reduce-adds,
-measured 4% slower than this one ("keys", NOTES.md v6 and v7) and was removed.
+thread; at 240/24, none (bench/ptxas_report). The other split of dQ, each warpgroup its own
+keys with twice the reduce-adds, measured 4% slower than this one ("keys", NOTES.md v6 and v7)
+and was removed.
 
 Both warpgroups compute every query block [lo, hi) of their tile (the dQ step needs both
 halves of dS), so the trimmed own ranges of block_math.block_bounds are not used; the

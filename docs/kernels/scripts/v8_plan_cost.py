@@ -10,25 +10,16 @@ import sys
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from absl import app, flags
 
 from dsllm.bench import attention as bench
-from dsllm.bench.packed_rows import allowed_pairs, packed_segments
+from dsllm.bench.kernel_trace import segments
+from dsllm.bench.packed_rows import allowed_pairs
 from dsllm.kernels.flash_attention import flash_attention
 from dsllm.kernels.plan import make_plan
 
 CASES = flags.DEFINE_string("cases", "dense,packed8,uniform512,uniform128", "row kinds")
 SMALL_RUN = flags.DEFINE_bool("tiny", False, "B1 S512 H2 D64 (CPU smoke run)")
-
-
-def segments(case, B, S):
-    if case == "dense":
-        return None
-    if case.startswith("packed"):
-        return packed_segments(B, S, int(case[len("packed"):]))
-    length = int(case[len("uniform"):])
-    return jnp.asarray(np.broadcast_to(np.arange(S) // length + 1, (B, S)).astype(np.int32))
 
 
 def main(argv):
