@@ -37,3 +37,28 @@ def test_expected_kernel_calls_follow_the_remat_policies():
     assert expected_kernel_calls("dots_attn", 128, "split") == 3
     assert expected_kernel_calls("dots_attn", 128, "fused") == 2
     assert expected_kernel_calls("full", 64, "fused") == 4   # head_dim 64 runs the split kernels
+
+
+def test_interleaved_seconds_times_every_function_each_round_after_warming_the_first():
+    import time
+    import jax.numpy as jnp
+    from dsllm.bench import timing
+    calls = []
+
+    def fn(name, seconds):
+        def f(x):
+            calls.append(name)
+            time.sleep(seconds)
+            return x
+        return f
+
+    fns = {"slow": fn("slow", 0.004), "fast": fn("fast", 0.001)}
+    times = timing.interleaved_seconds(fns, (jnp.zeros(2),), rounds=3, warm_seconds=0.05,
+                                          iters=2, warmup=0, burst=1)
+    warm = len(calls) - 12                       # 3 rounds x 2 functions x 2 timed calls
+    assert warm >= 5 and set(calls[:warm]) == {"slow"}   # 0.05 s of the first one, first
+    assert calls[warm:] == (["slow"] * 2 + ["fast"] * 2) * 3   # each round, each in turn
+    assert [len(t) for t in times.values()] == [3, 3]
+    assert all(s > f for s, f in zip(times["slow"], times["fast"]))
+    ratios = timing.paired_ratios(times, "fast", "slow")   # fast's speed-up, per round
+    assert len(ratios) == 3 and all(r > 1.5 for r in ratios)

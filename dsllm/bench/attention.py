@@ -12,6 +12,10 @@ packed rows; backward = 2.5 x forward. Before timing, each implementation's outp
 and gradients are checked against the fp32 reference on a subset of heads (one
 key/value group); a wrong kernel gets no speed printed. --small runs tiny shapes
 (on CPU through the kernels' interpreters) to test this script itself.
+Timing: after the checks, --rounds rounds (default 3) each time every implementation of a
+shape in turn, after --warm_seconds of calls that bring the GPU's clocks up; each figure is
+the median round, each ratio the median of the per-round ratios (printed with their range).
+--variants time again the default config beside them, as pallas_default.
 Writes the results as JSON to --out (default $OUT/bench_attention.json if $OUT is set).
 --profile_dir=DIR also traces 5 forward+backward calls of each implementation and prints
 where their device time goes (dsllm.bench.profile_summary): per kernel, launches and the
@@ -21,7 +25,6 @@ import json
 import os
 import statistics
 import sys
-import time
 import traceback
 
 from absl import app, flags
@@ -30,13 +33,18 @@ import jax.numpy as jnp
 
 from dsllm.kernels.flash_attention import flash_attention
 from dsllm.kernels.mgpu_common import Blocks
+from dsllm.bench import timing
 from dsllm.bench.packed_rows import allowed_pairs, packed_segments
 from dsllm.kernels.reference import reference_attention
 
 SHAPE_NAMES = flags.DEFINE_string("shapes", "1,2,3", "comma-separated shape numbers")
 IMPLS = flags.DEFINE_string("impls", "pallas,cudnn,tokamax", "implementations to time")
-ITERS = flags.DEFINE_integer("iters", 20, "timed iterations (median reported)")
-WARMUP = flags.DEFINE_integer("warmup", 3, "untimed iterations first")
+ITERS = flags.DEFINE_integer("iters", 20, "timed bursts of calls per round (median reported)")
+WARMUP = flags.DEFINE_integer("warmup", 3, "untimed calls before each timing")
+ROUNDS = flags.DEFINE_integer("rounds", 3, "rounds of timing per shape, each timing every "
+                              "implementation in turn; the median round is reported")
+WARM_SECONDS = flags.DEFINE_float("warm_seconds", 2.0, "seconds of calls before a shape's "
+                                  "first round, to bring the GPU's clocks up from idle")
 SMALL = flags.DEFINE_bool("small", False, "tiny shapes, for a CPU run of this script")
 OUT_PATH = flags.DEFINE_string("out", None, "JSON results path")
 OUT_TOL = flags.DEFINE_float("out_tol", 1e-2, "max relative L2 error of the output")
@@ -118,17 +126,8 @@ def _import_tokamax():
 
 
 def median_seconds(f, *args, burst=5):
-    """Median seconds per call over ITERS bursts of `burst` calls queued back to back,
-    so that the host's dispatch and sync overhead stays out of short kernels' times."""
-    for _ in range(WARMUP.value):
-        jax.block_until_ready(f(*args))
-    times = []
-    for _ in range(ITERS.value):
-        t = time.perf_counter()
-        outs = [f(*args) for _ in range(burst)]
-        jax.block_until_ready(outs)
-        times.append((time.perf_counter() - t) / burst)
-    return statistics.median(times)
+    """timing.median_seconds with --iters and --warmup."""
+    return timing.median_seconds(f, *args, burst=burst, iters=ITERS.value, warmup=WARMUP.value)
 
 
 def profile(f, args, directory, calls=5):
@@ -198,6 +197,11 @@ def run_extra_checks(results):
             print(f"check {name}: ERROR\n{results[f'check.{name}.error']}", flush=True)
 
 
+# The compiled functions of the shapes' pallas runs, {(shape, "fwd"|"fwdbwd"): f}: the variant
+# pass times them again beside the variants, so that each variant has a paired baseline.
+_PALLAS_TIMED = {}
+
+
 def run_shape(name, results, save, variants):
     B, S, H, KVH, D, docs = (SMALL_SHAPES if SMALL.value else SHAPES)[name]
     keys = jax.random.split(jax.random.key(int(name)), 4)
@@ -207,9 +211,16 @@ def run_shape(name, results, save, variants):
     do = jax.random.normal(keys[3], (B, S, H, D), jnp.bfloat16)
     seg = packed_segments(B, S, docs) if docs else None
     fwd_flops = 4 * D * H * allowed_pairs(seg, B, S)
+    flops = {"fwd": fwd_flops, "fwdbwd": 3.5 * fwd_flops}
     label = f"shape{name} B{B} S{S} H{H} KV{KVH} D{D}" + (f" packed~{docs}docs" if docs else "")
     print(f"== {label}: {fwd_flops / 1e12:.2f} TFLOP forward" + (" (variants)" if variants else ""),
           flush=True)
+
+    # Check every implementation first (a wrong one is not timed), then time them together.
+    timed = {}
+    if variants and (name, "fwd") in _PALLAS_TIMED:   # the default again, as the variants' pair
+        timed.update({f"shape{name}.pallas_default.{part}": _PALLAS_TIMED[name, part]
+                      for part in ("fwd", "fwdbwd")})
     for impl, f in implementations(bool(docs), variants).items():
         key = f"shape{name}.{impl}"
         try:
@@ -220,27 +231,57 @@ def run_shape(name, results, save, variants):
                 results[key + ".status"] = "WRONG"
                 print(f"{key}: WRONG, not timed", flush=True)
                 continue
-            fwd = jax.jit(lambda q, k, v, f=f: f(q, k, v, seg))
-            t = median_seconds(fwd, q, k, v)
-            results[key + ".fwd_ms"] = t * 1e3
-            results[key + ".fwd_tflops"] = fwd_flops / t / 1e12
-            grad = jax.jit(jax.grad(lambda q, k, v, f=f: f(q, k, v, seg).astype(jnp.float32).sum(),
-                                    argnums=(0, 1, 2)))
-            t2 = median_seconds(grad, q, k, v)
+            timed[key + ".fwd"] = jax.jit(lambda q, k, v, f=f: f(q, k, v, seg))
+            timed[key + ".fwdbwd"] = jax.jit(jax.grad(
+                lambda q, k, v, f=f: f(q, k, v, seg).astype(jnp.float32).sum(), argnums=(0, 1, 2)))
+            if impl == "pallas":
+                for part in ("fwd", "fwdbwd"):
+                    _PALLAS_TIMED[name, part] = timed[f"{key}.{part}"]
             if PROFILE_DIR.value:
-                profile(grad, (q, k, v), os.path.join(PROFILE_DIR.value, key))
-            results[key + ".fwdbwd_ms"] = t2 * 1e3
-            results[key + ".fwdbwd_tflops"] = 3.5 * fwd_flops / t2 / 1e12
-            print(f"{key}: fwd {t * 1e3:.3f} ms {fwd_flops / t / 1e12:.1f} TFLOP/s | fwd+bwd "
-                  f"{t2 * 1e3:.3f} ms {3.5 * fwd_flops / t2 / 1e12:.1f} TFLOP/s", flush=True)
+                profile(timed[key + ".fwdbwd"], (q, k, v), os.path.join(PROFILE_DIR.value, key))
         except Exception:
             results[key + ".error"] = traceback.format_exc()[-3000:]
             print(f"{key}: ERROR\n{results[key + '.error']}", flush=True)
         save()
+    try:
+        times = timing.interleaved_seconds(timed, (q, k, v), rounds=ROUNDS.value,
+                                           warm_seconds=WARM_SECONDS.value,
+                                           iters=ITERS.value, warmup=WARMUP.value)
+    except Exception:
+        results[f"shape{name}.timing_error"] = traceback.format_exc()[-3000:]
+        print(f"shape{name}: timing ERROR\n{results[f'shape{name}.timing_error']}", flush=True)
+        save()
+        return
+    impls = list(dict.fromkeys(k.rsplit(".", 1)[0] for k in times))
+    for key in impls:
+        for part in ("fwd", "fwdbwd"):
+            t = statistics.median(times[f"{key}.{part}"])
+            results[f"{key}.{part}_ms"] = t * 1e3
+            results[f"{key}.{part}_tflops"] = flops[part] / t / 1e12
+            results[f"{key}.{part}_ms_rounds"] = [r * 1e3 for r in times[f"{key}.{part}"]]
+        t, t2 = (statistics.median(times[f"{key}.{p}"]) for p in ("fwd", "fwdbwd"))
+        print(f"{key}: fwd {t * 1e3:.3f} ms {fwd_flops / t / 1e12:.1f} TFLOP/s | fwd+bwd "
+              f"{t2 * 1e3:.3f} ms {3.5 * fwd_flops / t2 / 1e12:.1f} TFLOP/s", flush=True)
+    # Per-round (paired) speed-ups: ours against cuDNN and tokamax, the variants against the
+    # default config timed in the same rounds.
+    impl = lambda key: key.split(".")[1]
+    default = f"shape{name}.pallas_default"
+    others = [k for k in impls if not impl(k).startswith("pallas")] + \
+        ([default] if default in impls else [])
+    for ours in [k for k in impls if impl(k).startswith("pallas") and k != default]:
+        for other in others:
+            parts = []
+            for part in ("fwd", "fwdbwd"):
+                r = timing.paired_ratios(times, f"{ours}.{part}", f"{other}.{part}")
+                results[f"{ours}.over_{impl(other)}.{part}_rounds"] = r
+                parts.append(f"{part} {statistics.median(r):.3f}x ({min(r):.3f}-{max(r):.3f})")
+            print(f"  {impl(ours)}/{impl(other)} per round: " + ", ".join(parts), flush=True)
+    save()
 
 
 def summary(results):
-    print("\n== summary (TFLOP/s fwd/fwd+bwd; ratios in this run)")
+    print("\n== summary (TFLOP/s fwd/fwd+bwd, medians over rounds; ratios: the median of the "
+          "per-round ratios)")
     for s in ("1", "2", "3"):
         impls = sorted({k.split(".")[1] for k in results if k.startswith(f"shape{s}.")
                         and k.endswith(".fwd_tflops")})
@@ -248,11 +289,13 @@ def summary(results):
                for i in impls}
         if row:
             print(f"shape{s}: " + ", ".join(f"{i} {a:.1f}/{b:.1f}" for i, (a, b) in row.items()))
-        for ours in [i for i in impls if i.startswith("pallas")]:
-            for other in ("cudnn", "tokamax_mosaic"):
-                if other in row:
-                    print(f"  {ours}/{other}: fwd {row[ours][0] / row[other][0]:.2f}x, "
-                          f"fwd+bwd {row[ours][1] / row[other][1]:.2f}x")
+        for ours in [i for i in impls if i.startswith("pallas") and i != "pallas_default"]:
+            for other in ("cudnn", "tokamax_mosaic", "pallas_default"):
+                fwd, fwdbwd = (results.get(f"shape{s}.{ours}.over_{other}.{part}_rounds")
+                               for part in ("fwd", "fwdbwd"))
+                if fwd and fwdbwd:
+                    print(f"  {ours}/{other}: fwd {statistics.median(fwd):.2f}x, "
+                          f"fwd+bwd {statistics.median(fwdbwd):.2f}x")
     for impl in sorted({k.split(".")[1] for k in results if k.startswith("shape3.")
                         and k.endswith(".fwd_tflops")}):
         one = results.get(f"shape1.{impl}.fwd_tflops")
