@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# v10's second GPU call: branch store-read (each tile's final TMA store awaited only until it
+# has read SMEM, not until it has landed: the dQ, dK/dV and fused backward kernels, once per
+# tile, and the forwards) against main, alternating processes, shapes 1 and 3; then the
+# backward kernels' per-tile cost on packed rows (tile_fit's a) in both trees. Prepare here with
+#   for t in main store-read; do rm -rf .bench/$t && mkdir -p .bench/$t && git archive $t dsllm | tar -x -C .bench/$t; done
+# About 8 minutes.
+F="fwd \|WRONG\|ERROR\|Error\|x,"
+T="==\|compute 0\|  [a-z_]* *[0-9]* x\|tile cycles =\|item cycles =\|Error\|ERROR"
+for round in 1 2; do
+  for tree in main store-read; do
+    PYTHONPATH=$site:$PWD/.bench/$tree timeout 150 python -m dsllm.bench.attention --shapes=1,3 \
+        --impls=pallas --extra_checks=false 2>&1 | grep "$F" | sed "s/^/$tree.r$round /"
+  done
+done
+for tree in main store-read; do
+  PYTHONPATH=$site:$PWD/.bench/$tree timeout 60 python -m dsllm.bench.kernel_trace --rows=packed8 \
+      --level=blocks --backward=split --shape=1,4096,8,128 2>&1 | grep "$T" | sed "s/^/$tree /"
+done
