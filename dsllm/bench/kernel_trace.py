@@ -4,6 +4,7 @@ persistent forward, or of the gradient (--backward).
 
   python -m dsllm.bench.kernel_trace [--rows=dense|packed8|uniform512] [--level=items|blocks]
       [--ranges=N] [--dir=DIR] [--backward=none|auto|fused|split] [--shape=B,S,H,D]
+      [--blocks=poly_exp_columns=16,...]
 
 Prints, per warpgroup role (compute 0, compute 1, producer), each phase's count, mean
 cycles and share of the traced time, and a least-squares fit of a compute warpgroup's work
@@ -21,6 +22,7 @@ or the fused one), each printed apart. The backward kernels run one program per 
 their dumps hold every program's events: use a smaller shape (--shape=1,4096,8,128: 256
 programs per kernel) or the dump takes minutes.
 """
+import dataclasses
 import glob
 import json
 import os
@@ -35,6 +37,9 @@ LEVEL = flags.DEFINE_enum("level", "items", ["items", "blocks"], "phases to reco
 RANGES = flags.DEFINE_integer("ranges", 0, "ranges per warpgroup (0: 200 items, 560 blocks)")
 DIR = flags.DEFINE_string("dir", "", "where the traces go (default: a new temporary folder)")
 SHAPE = flags.DEFINE_string("shape", "4,4096,32,128", "B,S,H,D")
+# allow_override: ptxas_report and kernel_trace both define --blocks, and the tests import both.
+BLOCKS = flags.DEFINE_string("blocks", "", "Blocks fields, e.g. stages=3,poly_exp_columns=16",
+                             allow_override=True)
 BACKWARD = flags.DEFINE_enum("backward", "none", ["none", "auto", "fused", "split"],
                              "none: the forward; else the gradient with this Blocks.backward")
 
@@ -191,9 +196,10 @@ def kernel_name(traces):
     return next((kernel for scope, kernel in KERNEL_SCOPES.items() if scope in names), "?")
 
 
-def trace_call(rows, shape, level, ranges, directory, backward=None):
-    """Run the forward (backward None) or the gradient with Blocks(backward=backward) once on
-    `rows` (see segments) of shape (B, S, H, D) with the kernels' phases recorded. Returns
+def trace_call(rows, shape, level, ranges, directory, backward=None, blocks=None):
+    """Run the forward (backward None) or the gradient with `blocks` (default Blocks()), its
+    backward set to `backward`, once on `rows` (see segments) of shape (B, S, H, D) with the
+    kernels' phases recorded. Returns
     ([(kernel name, trace path, read_trace of it)] in the order the kernels ran,
     blocks_of(program, step) of the persistent forward's items)."""
     import jax
@@ -208,8 +214,10 @@ def trace_call(rows, shape, level, ranges, directory, backward=None):
     keys = jax.random.split(jax.random.key(0), 3)
     q, k, v = (jax.random.normal(key, (B, S, H, D), jnp.bfloat16) for key in keys)
     seg = segments(rows, B, S)
-    plan = make_plan(seg, B, S, causal=True,
-                     blocks=mc.Blocks(backward=backward) if backward else None)
+    blocks = blocks or mc.Blocks()
+    if backward:
+        blocks = dataclasses.replace(blocks, backward=backward)
+    plan = make_plan(seg, B, S, causal=True, blocks=blocks)
     attn = lambda q, k, v, p: flash_attention(q, k, v, seg, plan=p)
     if backward:
         f = jax.grad(lambda q, k, v, p: attn(q, k, v, p).astype(jnp.float32).sum(), (0, 1, 2))
@@ -246,7 +254,9 @@ def main(argv):
     ranges = RANGES.value or (200 if level == mc.ITEMS else 560)
     directory = DIR.value or tempfile.mkdtemp(prefix="kernel_trace_")
     backward = None if BACKWARD.value == "none" else BACKWARD.value
-    kernels, blocks_of = trace_call(ROWS.value, shape, level, ranges, directory, backward)
+    from dsllm.kernels.mgpu_common import parse_blocks
+    kernels, blocks_of = trace_call(ROWS.value, shape, level, ranges, directory, backward,
+                                    parse_blocks(BLOCKS.value))
     for name, path, traces in kernels:
         print(f"== {name}: {ROWS.value} rows, B,S,H,D {shape}, level {LEVEL.value}: {path}")
         print("\n".join(phase_table(traces)))

@@ -26,7 +26,9 @@ from absl import app, flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PTXAS_DIR = flags.DEFINE_string("ptxas_dir", str(ROOT / ".ptxas"), "what setup.sh fetched")
-BLOCKS = flags.DEFINE_string("blocks", "", "Blocks fields, e.g. stages=3,trim_blocks=False")
+# allow_override: ptxas_report and kernel_trace both define --blocks, and the tests import both.
+BLOCKS = flags.DEFINE_string("blocks", "", "Blocks fields, e.g. stages=3,poly_exp_columns=16",
+                             allow_override=True)
 HEAD_DIM = flags.DEFINE_integer("head_dim", 128, "head dimension")
 GQA = flags.DEFINE_integer("gqa", 1, "query heads per key/value head")
 CAUSAL = flags.DEFINE_bool("causal", True, "causal attention")
@@ -35,19 +37,6 @@ PIPELINE = flags.DEFINE_bool("pipeline", False, "also print each loop's pipeline
                              "(wgmma issues and waits, exps, barriers; loop_pipeline)")
 KEY_OPCODES = ("HGMMA", "MUFU", "FFMA", "FMUL", "FADD", "FMNMX", "FSEL", "ISETP", "F2FP", "LDL",
                "STL")
-
-
-def parse_blocks(text):
-    """'a=1,b=x' -> Blocks(a=1, b='x') (ints and booleans parsed, the rest strings)."""
-    from dsllm.kernels.mgpu_common import Blocks
-    kwargs = {}
-    for item in filter(None, text.split(",")):
-        key, _, val = item.partition("=")
-        if val in ("True", "False"):
-            kwargs[key] = val == "True"
-        else:
-            kwargs[key] = int(val) if val.lstrip("-").isdigit() else val
-    return Blocks(**kwargs)
 
 
 def lower_kernels(blocks, head_dim, gqa, causal):
@@ -198,6 +187,7 @@ def report(modules, ptxas_dir, sass=False):
 
 def main(argv):
     del argv
+    from dsllm.kernels.mgpu_common import parse_blocks
     blocks = parse_blocks(BLOCKS.value)
     modules = lower_kernels(blocks, HEAD_DIM.value, GQA.value, CAUSAL.value)
     print(f"{blocks}, head_dim {HEAD_DIM.value}, gqa {GQA.value}, causal {CAUSAL.value}: "

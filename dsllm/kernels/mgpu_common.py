@@ -77,6 +77,18 @@ class Blocks:
         return math.lcm(*sizes)
 
 
+def parse_blocks(text):
+    """'a=1,b=x' -> Blocks(a=1, b='x') (ints and booleans parsed, the rest strings)."""
+    kwargs = {}
+    for item in filter(None, text.split(",")):
+        key, _, val = item.partition("=")
+        if val in ("True", "False"):
+            kwargs[key] = val == "True"
+        else:
+            kwargs[key] = int(val) if val.lstrip("-").isdigit() else val
+    return Blocks(**kwargs)
+
+
 def sync(schedule):
     """Arrive on the ping-pong schedule barrier and wait for the other warpgroup's arrival."""
     plgpu.barrier_arrive(schedule)

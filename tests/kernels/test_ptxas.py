@@ -5,7 +5,7 @@ import pathlib
 import pytest
 
 from dsllm.bench import ptxas_report
-from dsllm.kernels.mgpu_common import Blocks
+from dsllm.kernels.mgpu_common import Blocks, parse_blocks
 
 LOG = """ptxas info    : Compiling entry function 'anonymous_mosaic_gpu_kernel' for 'sm_90a'
 ptxas info    : Function properties for anonymous_mosaic_gpu_kernel
@@ -24,9 +24,9 @@ def test_summary_reads_spills_and_serialisation():
 
 
 def test_blocks_from_flag():
-    assert ptxas_report.parse_blocks("stages=3,trim_blocks=False") == \
-        Blocks(stages=3, trim_blocks=False)
-    assert ptxas_report.parse_blocks("") == Blocks()
+    assert parse_blocks("stages=3,trim_blocks=False,backward=split") == \
+        Blocks(stages=3, trim_blocks=False, backward="split")
+    assert parse_blocks("") == Blocks()
 
 
 @pytest.mark.slow
