@@ -15,7 +15,8 @@ key/value group); a wrong kernel gets no speed printed. --small runs tiny shapes
 Timing: after the checks, --rounds rounds (default 3) each time every implementation of a
 shape in turn, after --warm_seconds of calls that bring the GPU's clocks up; each figure is
 the median round, each ratio the median of the per-round ratios (printed with their range).
---variants time again the default config beside them, as pallas_default.
+--variants time again the default config beside them, as pallas_default; each variant's
+per-round ratios are printed against the default and against the variants listed before it.
 Writes the results as JSON to --out (default $OUT/bench_attention.json if $OUT is set).
 --profile_dir=DIR also traces 5 forward+backward calls of each implementation and prints
 where their device time goes (dsllm.bench.profile_summary): per kernel, launches and the
@@ -262,14 +263,13 @@ def run_shape(name, results, save, variants):
         t, t2 = (statistics.median(times[f"{key}.{p}"]) for p in ("fwd", "fwdbwd"))
         print(f"{key}: fwd {t * 1e3:.3f} ms {fwd_flops / t / 1e12:.1f} TFLOP/s | fwd+bwd "
               f"{t2 * 1e3:.3f} ms {3.5 * fwd_flops / t2 / 1e12:.1f} TFLOP/s", flush=True)
-    # Per-round (paired) speed-ups: ours against cuDNN and tokamax, the variants against the
-    # default config timed in the same rounds.
+    # Per-round (paired) speed-ups: ours against cuDNN and tokamax; in the variant pass each
+    # pallas config against those timed before it in the same rounds (the default first).
     impl = lambda key: key.split(".")[1]
-    default = f"shape{name}.pallas_default"
-    others = [k for k in impls if not impl(k).startswith("pallas")] + \
-        ([default] if default in impls else [])
-    for ours in [k for k in impls if impl(k).startswith("pallas") and k != default]:
-        for other in others:
+    ours_all = [k for k in impls if impl(k).startswith("pallas")]
+    theirs = [k for k in impls if not impl(k).startswith("pallas")]
+    for i, ours in enumerate(ours_all):
+        for other in theirs + (ours_all[:i] if variants else []):
             parts = []
             for part in ("fwd", "fwdbwd"):
                 r = timing.paired_ratios(times, f"{ours}.{part}", f"{other}.{part}")
@@ -289,8 +289,8 @@ def summary(results):
                for i in impls}
         if row:
             print(f"shape{s}: " + ", ".join(f"{i} {a:.1f}/{b:.1f}" for i, (a, b) in row.items()))
-        for ours in [i for i in impls if i.startswith("pallas") and i != "pallas_default"]:
-            for other in ("cudnn", "tokamax_mosaic", "pallas_default"):
+        for ours in impls:
+            for other in impls:
                 fwd, fwdbwd = (results.get(f"shape{s}.{ours}.over_{other}.{part}_rounds")
                                for part in ("fwd", "fwdbwd"))
                 if fwd and fwdbwd:

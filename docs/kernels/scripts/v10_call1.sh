@@ -7,6 +7,9 @@
 #   rm -rf .bench/poly-exp && mkdir -p .bench/poly-exp && git archive poly-exp dsllm | tar -x -C .bench/poly-exp
 # then run on the GPU machine after the usual wheel install, carrying .whl and .bench.
 # About 7 minutes (the compiles dominate).
+# Everything printed also goes to $OUT/v10_call1.txt: the device tool returns only the last
+# 12,000 characters.
+exec > >(tee -a "${OUT:-/tmp}/v10_call1.txt") 2>&1
 F="fwd \|WRONG\|ERROR\|Error\|x,"
 T="==\|compute 0\|  [a-z_]* *[0-9]* x\|item cycles =\|Error\|ERROR"
 export PYTHONPATH=$site:$PWD/.bench/poly-exp

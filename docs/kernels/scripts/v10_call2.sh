@@ -5,6 +5,9 @@
 # backward kernels' per-tile cost on packed rows (tile_fit's a) in both trees. Prepare here with
 #   for t in main store-read; do rm -rf .bench/$t && mkdir -p .bench/$t && git archive $t dsllm | tar -x -C .bench/$t; done
 # About 8 minutes.
+# Everything printed also goes to $OUT/v10_call2.txt: the device tool returns only the last
+# 12,000 characters.
+exec > >(tee -a "${OUT:-/tmp}/v10_call2.txt") 2>&1
 F="fwd \|WRONG\|ERROR\|Error\|x,"
 T="==\|compute 0\|  [a-z_]* *[0-9]* x\|tile cycles =\|item cycles =\|Error\|ERROR"
 for round in 1 2; do

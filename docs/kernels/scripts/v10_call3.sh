@@ -8,6 +8,9 @@
 # Prepare here with
 #   rm -rf .bench/persistent-dkv && mkdir -p .bench/persistent-dkv && git archive persistent-dkv dsllm | tar -x -C .bench/persistent-dkv
 # About 8 minutes.
+# Everything printed also goes to $OUT/v10_call3.txt: the device tool returns only the last
+# 12,000 characters.
+exec > >(tee -a "${OUT:-/tmp}/v10_call3.txt") 2>&1
 F="fwd \|WRONG\|ERROR\|Error\|x,"
 T="==\|compute 0\|  [a-z_]* *[0-9]* x\|tile cycles =\|Error\|ERROR"
 export PYTHONPATH=$site:$PWD/.bench/persistent-dkv
