@@ -4,7 +4,7 @@ persistent forward, or of the gradient (--backward).
 
   python -m dsllm.bench.kernel_trace [--rows=dense|packed8|uniform512] [--level=items|blocks]
       [--ranges=N] [--dir=DIR] [--backward=none|auto|fused|split] [--shape=B,S,H,D]
-      [--blocks=poly_exp_columns=16,...]
+      [--blocks=backward=split,stages=3,...]
 
 Prints, per warpgroup role (compute 0, compute 1, producer), each phase's count, mean
 cycles and share of the traced time, and a least-squares fit of a compute warpgroup's work
@@ -38,7 +38,7 @@ RANGES = flags.DEFINE_integer("ranges", 0, "ranges per warpgroup (0: 200 items, 
 DIR = flags.DEFINE_string("dir", "", "where the traces go (default: a new temporary folder)")
 SHAPE = flags.DEFINE_string("shape", "4,4096,32,128", "B,S,H,D")
 # allow_override: ptxas_report and kernel_trace both define --blocks, and the tests import both.
-BLOCKS = flags.DEFINE_string("blocks", "", "Blocks fields, e.g. stages=3,poly_exp_columns=16",
+BLOCKS = flags.DEFINE_string("blocks", "", "Blocks fields, e.g. stages=3,backward=split",
                              allow_override=True)
 BACKWARD = flags.DEFINE_enum("backward", "none", ["none", "auto", "fused", "split"],
                              "none: the forward; else the gradient with this Blocks.backward")

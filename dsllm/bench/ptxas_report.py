@@ -27,7 +27,7 @@ from absl import app, flags
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PTXAS_DIR = flags.DEFINE_string("ptxas_dir", str(ROOT / ".ptxas"), "what setup.sh fetched")
 # allow_override: ptxas_report and kernel_trace both define --blocks, and the tests import both.
-BLOCKS = flags.DEFINE_string("blocks", "", "Blocks fields, e.g. stages=3,poly_exp_columns=16",
+BLOCKS = flags.DEFINE_string("blocks", "", "Blocks fields, e.g. stages=3,backward=split",
                              allow_override=True)
 HEAD_DIM = flags.DEFINE_integer("head_dim", 128, "head dimension")
 GQA = flags.DEFINE_integer("gqa", 1, "query heads per key/value head")
