@@ -260,9 +260,10 @@ def run_shape(name, results, save, variants):
             results[f"{key}.{part}_ms"] = t * 1e3
             results[f"{key}.{part}_tflops"] = flops[part] / t / 1e12
             results[f"{key}.{part}_ms_rounds"] = [r * 1e3 for r in times[f"{key}.{part}"]]
-        t, t2 = (statistics.median(times[f"{key}.{p}"]) for p in ("fwd", "fwdbwd"))
-        print(f"{key}: fwd {t * 1e3:.3f} ms {fwd_flops / t / 1e12:.1f} TFLOP/s | fwd+bwd "
-              f"{t2 * 1e3:.3f} ms {3.5 * fwd_flops / t2 / 1e12:.1f} TFLOP/s", flush=True)
+        print(f"{key}: " + " | ".join(
+            f"{label} {results[f'{key}.{part}_ms']:.3f} ms "
+            f"{results[f'{key}.{part}_tflops']:.1f} TFLOP/s"
+            for part, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd"))), flush=True)
     # Per-round (paired) speed-ups: ours against cuDNN and tokamax; in the variant pass each
     # pallas config against those timed before it in the same rounds (the default first).
     impl = lambda key: key.split(".")[1]
