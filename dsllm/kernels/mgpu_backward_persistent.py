@@ -44,6 +44,7 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
     n_steps = sched.num_steps(program, n_items, programs)
     ring = (q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars,
             consumed)
+    inputs = mc.ItemInputs(row_smems, row_bars, start_smems, start_bars, end_smems, end_bars)
 
     def item(step):
         w = sched.work_item(program, step, programs)
@@ -65,15 +66,8 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
             slot = lax.rem(step, KV_SLOTS)
             wslot = slot * W + wg
             with mc.scope("item_inputs"):
-                plgpu.barrier_wait(row_bars.at[slot])
-                row = row_smems.at[slot]
-                b, t, lo, hi = (row[i] for i in range(sched.TABLE_FIXED))
-                first = sched.TABLE_FIXED + sched.CHUNK_COLS * wg
-                bounds = (lo, hi) + tuple(row[first + i] for i in range(sched.CHUNK_COLS))
-                plgpu.barrier_wait(start_bars.at[wslot])
-                row_start = mc.load_vector(start_smems.at[slot, wg], mc.WGMMA_ROW)
-                plgpu.barrier_wait(end_bars.at[wslot])
-                row_end = mc.load_vector(end_smems.at[slot, wg], mc.WGMMA_ROW)
+                b, t, bounds, row_start, row_end = mc.read_item_inputs(inputs, slot, wg)
+                lo, hi = bounds[:2]
                 plgpu.barrier_wait(k_bars.at[wslot])
                 plgpu.barrier_wait(v_bars.at[wslot])
 
@@ -108,18 +102,13 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
             @mc.scope("wait_kv_slot")
             def _():   # item step - 2's dK and dV have left this slot
                 plgpu.barrier_wait(kv_consumed.at[slot])
-            plgpu.copy_gmem_to_smem(table_ref.at[j], row_smems.at[slot], row_bars.at[slot])
-            for c in range(W):
-                rows = pl.ds((t * W + c) * bkv, bkv)
-                wslot = slot * W + c
-                plgpu.copy_gmem_to_smem(q_start_ref.at[b, rows], start_smems.at[slot, c],
-                                        start_bars.at[wslot])
-                plgpu.copy_gmem_to_smem(q_end_ref.at[b, rows], end_smems.at[slot, c],
-                                        end_bars.at[wslot])
+            def copy_k_v(c, rows, wslot):
                 plgpu.copy_gmem_to_smem(k_ref.at[b, rows, kv_head], k_smems.at[slot, c],
                                         k_bars.at[wslot])
                 plgpu.copy_gmem_to_smem(v_ref.at[b, rows, kv_head], v_smems.at[slot, c],
                                         v_bars.at[wslot])
+            mc.issue_item_inputs(inputs, table_ref, j, q_start_ref, q_end_ref, b=b, t=t, slot=slot,
+                                 chunk_rows=bkv, per_chunk=copy_k_v)
             n_q = hi - lo
 
             def block_fn(i, ring_step):   # query block lo + i % n_q of head i // n_q

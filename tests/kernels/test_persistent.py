@@ -113,14 +113,20 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_persistent_forward_equals_the_per_tile_forward(case):
+def _case_inputs(case):
+    """((q, k, v, do), segment ids, causal) of a CASES entry."""
     _, seed, B, S, H, K, D, causal, lengths = case
-    q, k, v, _ = random_qkv(seed, B, S, H, K, D)
     if lengths == "random":
         seg = random_segments(np.random.default_rng(seed), B, S, max_docs=8)
     else:
         seg = None if lengths is None else segments_from_lengths(*lengths)
+    return random_qkv(seed, B, S, H, K, D), seg, causal
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_persistent_forward_equals_the_per_tile_forward(case):
+    (q, k, v, _), seg, causal = _case_inputs(case)
+    S = q.shape[1]
     per_tile, persistent = _both_ways(q, k, v, seg, causal)
     for name, x, p in zip(("out", "lse"), per_tile, persistent):
         np.testing.assert_array_equal(np.asarray(p, np.float32), np.asarray(x, np.float32),
@@ -141,12 +147,8 @@ DKV_CASES = [c for c in CASES if c[0] in ("random_packed_d128_gqa2", "bidirectio
 @pytest.mark.parametrize("case", DKV_CASES, ids=[c[0] for c in DKV_CASES])
 def test_persistent_dkv_equals_the_per_tile_dkv(case):
     from dsllm.kernels import mgpu_backward, mgpu_backward_persistent
-    _, seed, B, S, H, K, D, causal, lengths = case
-    q, k, v, do = random_qkv(seed, B, S, H, K, D)
-    if lengths == "random":
-        seg = random_segments(np.random.default_rng(seed), B, S, max_docs=8)
-    else:
-        seg = None if lengths is None else segments_from_lengths(*lengths)
+    (q, k, v, do), seg, causal = _case_inputs(case)
+    B, S, _, D = q.shape
     blocks = Blocks(persistent_dkv=True, backward="split")
     plan = make_plan(seg, B, S, causal=causal, blocks=blocks)
     Sp = padded_length(S, blocks)
