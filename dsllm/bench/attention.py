@@ -75,6 +75,8 @@ VARIANT_BLOCKS = {
     # the backward forced to one kind (the default picks per call: Blocks.backward)
     "fused": Blocks(backward="fused"),
     "split": Blocks(backward="split"),
+    # the split backward with the persistent dK/dV kernel (mgpu_backward_persistent)
+    "pdkv": Blocks(backward="split", persistent_dkv=True),
 }
 
 # Correctness only (no timing): what the bench shapes leave out.

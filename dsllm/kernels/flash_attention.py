@@ -31,6 +31,7 @@ from jax.ad_checkpoint import checkpoint_name
 
 from dsllm.kernels import mgpu_backward
 from dsllm.kernels import mgpu_backward_fused
+from dsllm.kernels import mgpu_backward_persistent
 from dsllm.kernels import mgpu_forward
 from dsllm.kernels import mgpu_forward_persistent
 from dsllm.kernels import schedule
@@ -134,7 +135,7 @@ def _attention(q, k, v, plan, sm_scale, interpret):
     return out
 
 
-# Programs of the persistent forward in the interpreter: few, so that each runs several
+# Programs of the persistent kernels in the interpreter: few, so that each runs several
 # work items (what the tests must cover: prefetch across items, the ring running on).
 INTERPRET_PROGRAMS = 3
 
@@ -181,8 +182,14 @@ def _attention_bwd(sm_scale, interpret, residuals, do):
     def split():
         dq = mgpu_backward.dq(q, k, v, do, lse, delta, kv_start, kv_end, plan.dq_bounds,
                               sm_scale=sm_scale, blocks=blocks, interpret=interpret)
-        dk, dv = mgpu_backward.dkv(q, k, v, do, lse, delta, q_start, q_end, plan.dkv_bounds,
-                                   sm_scale=sm_scale, blocks=blocks, interpret=interpret)
+        if blocks.persistent_dkv:
+            table = schedule.tile_table(plan.dkv_bounds, COMPUTE_WGS)
+            dk, dv = mgpu_backward_persistent.dkv(
+                q, k, v, do, lse, delta, q_start, q_end, table, sm_scale=sm_scale, blocks=blocks,
+                max_programs=_max_programs(interpret), interpret=interpret)
+        else:
+            dk, dv = mgpu_backward.dkv(q, k, v, do, lse, delta, q_start, q_end, plan.dkv_bounds,
+                                       sm_scale=sm_scale, blocks=blocks, interpret=interpret)
         return dq, dk, dv
 
     def fused():

@@ -147,15 +147,17 @@ def probs_and_dlogits(k_smem, v_smem, ring, slot, qi, row_start, row_end, *, sca
 
 
 def consume_key_tile(k_smems, v_smems, wg, ring, row_start, row_end, bounds, *, groups, stages,
-                     sm_scale, interpret):
+                     sm_scale, interpret, first_step=0, after_first_block=None):
     """A compute warpgroup's pass over one key tile: for each of the `groups` query heads of
     its key/value head, query blocks lo..hi-1 (Q, dO, lse, delta) from the ring.
 
     ring = (q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars,
-    consumed); block qi of head g uses ring step g * (hi - lo) + qi - lo. bounds: the chunk's
-    block_math.block_bounds row; the warpgroup computes its own blocks [own_lo, own_hi) and
-    lets the tile's others pass. K and V are k_smems[wg] and v_smems[wg]; the caller has
-    waited for them. Returns (dk, dv), dk not yet scaled.
+    consumed); block qi of head g uses ring step first_step + g * (hi - lo) + qi - lo (the
+    persistent kernel's ring runs on across tiles). bounds: the chunk's block_math.block_bounds
+    row; the warpgroup computes its own blocks [own_lo, own_hi) and lets the tile's others
+    pass. K and V are k_smems[wg] and v_smems[wg]; the caller has waited for them. Returns
+    (dk, dv), dk not yet scaled. after_first_block runs once, after the first own block of the
+    first head (there is always one: every key is attended by at least its own row).
     """
     q_smems, do_smems, lse_smems, delta_smems, q_bars, do_bars, lse_bars, delta_bars, consumed = ring
     lo, hi = bounds[:2]
@@ -165,9 +167,11 @@ def consume_key_tile(k_smems, v_smems, wg, ring, row_start, row_end, bounds, *, 
     dk = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
     dv = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
 
+    own_lo = bounds[bm.BOUNDS.index("own_lo")]
+
     def step_fn(qi, carry, *, g, mask_start, mask_end):
         dk, dv = carry
-        slot = lax.rem(g * (hi - lo) + qi - lo, stages)
+        slot = lax.rem(first_step + g * (hi - lo) + qi - lo, stages)
         own = mc.per_step(wg, qi)
         p, ds = probs_and_dlogits(k_smems.at[own], v_smems.at[own], ring, slot, qi, row_start, row_end,
                                   scale2=scale2, mask_start=mask_start, mask_end=mask_end)
@@ -176,12 +180,14 @@ def consume_key_tile(k_smems, v_smems, wg, ring, row_start, row_end, bounds, *, 
                                             dk, ds.astype(q_smems.dtype), q_smems.at[slot],
                                             interpret=interpret)
         plgpu.barrier_arrive(consumed.at[slot])
+        if after_first_block is not None:
+            pl.when((g == 0) & (qi == own_lo))(after_first_block)
         return dk, dv
 
     @mc.scope("pass", mc.BLOCKS)
     def pass_fn(qi, carry, *, g):
         """Query block of the other warpgroup's rows only: awaited and released, no math."""
-        slot = lax.rem(g * (hi - lo) + qi - lo, stages)
+        slot = lax.rem(first_step + g * (hi - lo) + qi - lo, stages)
         for bars in (q_bars, do_bars, lse_bars, delta_bars):
             plgpu.barrier_wait(bars.at[slot])
         plgpu.barrier_arrive(consumed.at[slot])
@@ -244,16 +250,18 @@ def _dkv_kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_
                              kv_head=kv_head, t=t, bq=bq, groups=groups, stages=stages)
 
 
-def store_dk_dv(dk, dv, k_smem, v_smem, dk_dst, dv_dst):
+def store_dk_dv(dk, dv, k_smem, v_smem, dk_dst, dv_dst, *, wait=True):
     """A compute warpgroup's finished dK and dV (fp32, dK scaled) to GMEM through the SMEM of
-    its K and V, which no matmul reads any more."""
+    its K and V, which no matmul reads any more; wait=False leaves the copies in flight (the
+    caller awaits them before K and V's SMEM is rewritten)."""
     with mc.scope("store"):
         k_smem[...] = dk.astype(k_smem.dtype)
         v_smem[...] = dv.astype(v_smem.dtype)
         plgpu.commit_smem()
         plgpu.copy_smem_to_gmem(k_smem, dk_dst)
         plgpu.copy_smem_to_gmem(v_smem, dv_dst)
-        plgpu.wait_smem_to_gmem(0)
+        if wait:
+            plgpu.wait_smem_to_gmem(0)
 
 
 def produce_query_blocks(q_ref, do_ref, lse_ref, delta_ref, bounds_ref, ring, *, b, kv_head, t,

@@ -13,6 +13,7 @@ order, block bounds, masks, softmax) is the same code in both modes.
 import contextlib
 import dataclasses
 import functools
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +21,7 @@ import jax.experimental.pallas as pl
 import jax.experimental.pallas.mosaic_gpu as plgpu
 
 from dsllm.kernels import block_math as bm
+from dsllm.kernels import schedule as sched
 
 WGMMA = plgpu.Layout.WGMMA
 WGMMA_ROW = plgpu.Layout.WGMMA.reduce(1)   # one value per row of a WGMMA tile
@@ -44,6 +46,9 @@ class Blocks:
     # over work items in schedule.py's order), or one program per tile (mgpu_forward). The
     # persistent one measured +7-8% forward on dense and packed rows (NOTES.md, v3).
     persistent_forward: bool = True
+    # The split backward's dK/dV as a persistent kernel too (mgpu_backward_persistent), or one
+    # program per key tile (mgpu_backward.dkv). Untimed (NOTES.md v9): off by default.
+    persistent_dkv: bool = False
     # Each compute warpgroup computes only the streamed blocks that hold allowed pairs of its
     # own rows (block_math.block_bounds(trim=True)); in the forward and dQ, only the needed
     # half of its first and last block.
@@ -213,6 +218,51 @@ def mma_accumulate_pair(acc0, a0, b0_ref, acc1, a1, b1_ref, *, interpret):
 def load_vector(ref, layout):
     """Load a 1-D int/float vector from GMEM or SMEM into registers with `layout`."""
     return plgpu.load(ref, layout=layout, optimized=False)
+
+
+class ItemInputs(NamedTuple):
+    """A persistent kernel's per-item inputs, in two SMEM slots: the item's tile-table row
+    (schedule.tile_table) and, per compute warpgroup, its rows' ranges (start, end). The
+    producer copies item i+1's while item i runs; the compute warpgroups read them.
+    row_smems [2, TABLE_ROW_INTS], start_smems / end_smems [2, COMPUTE_WGS, rows] int32; the
+    start and end barriers are indexed slot * COMPUTE_WGS + warpgroup."""
+    row_smems: Any
+    row_bars: Any
+    start_smems: Any
+    start_bars: Any
+    end_smems: Any
+    end_bars: Any
+
+
+def issue_item_inputs(inputs, table_ref, j, start_ref, end_ref, *, b, t, slot, chunk_rows,
+                      per_chunk):
+    """The producer's copies of tile-table row j and, for each compute warpgroup c, the ranges
+    of its rows; per_chunk(c, rows, wslot) then issues the kernel's own copies of c's rows."""
+    plgpu.copy_gmem_to_smem(table_ref.at[j], inputs.row_smems.at[slot], inputs.row_bars.at[slot])
+    for c in range(COMPUTE_WGS):
+        rows = pl.ds((t * COMPUTE_WGS + c) * chunk_rows, chunk_rows)
+        wslot = slot * COMPUTE_WGS + c
+        plgpu.copy_gmem_to_smem(start_ref.at[b, rows], inputs.start_smems.at[slot, c],
+                                inputs.start_bars.at[wslot])
+        plgpu.copy_gmem_to_smem(end_ref.at[b, rows], inputs.end_smems.at[slot, c],
+                                inputs.end_bars.at[wslot])
+        per_chunk(c, rows, wslot)
+
+
+def read_item_inputs(inputs, slot, wg):
+    """A compute warpgroup's item from `slot`, awaited: (b, t, bounds, row_start, row_end) with
+    bounds its chunk's block_math.block_bounds row (the tile's lo, hi, then its own columns)."""
+    plgpu.barrier_wait(inputs.row_bars.at[slot])
+    row = inputs.row_smems.at[slot]
+    b, t, lo, hi = (row[i] for i in range(sched.TABLE_FIXED))
+    first = sched.TABLE_FIXED + sched.CHUNK_COLS * wg
+    bounds = (lo, hi) + tuple(row[first + i] for i in range(sched.CHUNK_COLS))
+    wslot = slot * COMPUTE_WGS + wg
+    plgpu.barrier_wait(inputs.start_bars.at[wslot])
+    row_start = load_vector(inputs.start_smems.at[slot, wg], WGMMA_ROW)
+    plgpu.barrier_wait(inputs.end_bars.at[wslot])
+    row_end = load_vector(inputs.end_smems.at[slot, wg], WGMMA_ROW)
+    return b, t, bounds, row_start, row_end
 
 
 def iota(shape, dim):

@@ -45,6 +45,7 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
     wg = lax.axis_index("wg")
     n_steps = sched.num_steps(program, n_items, programs)
     ring = (k_smems, v_smems, k_bars, v_bars, k_consumed, v_consumed)
+    inputs = mc.ItemInputs(row_smems, row_bars, start_smems, start_bars, end_smems, end_bars)
 
     def item(step):
         w = sched.work_item(program, step, programs)
@@ -67,15 +68,8 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
             qslot = lax.rem(step, Q_SLOTS)
             wslot = qslot * W + wg
             with mc.scope("item_inputs"):
-                plgpu.barrier_wait(row_bars.at[qslot])
-                row = row_smems.at[qslot]
-                b, t, lo, hi = (row[i] for i in range(sched.TABLE_FIXED))
-                first = sched.TABLE_FIXED + sched.CHUNK_COLS * wg
-                chunk_bounds = (lo, hi) + tuple(row[first + i] for i in range(sched.CHUNK_COLS))
-                plgpu.barrier_wait(start_bars.at[wslot])
-                row_start = mc.load_vector(start_smems.at[qslot, wg], mc.WGMMA_ROW)
-                plgpu.barrier_wait(end_bars.at[wslot])
-                row_end = mc.load_vector(end_smems.at[qslot, wg], mc.WGMMA_ROW)
+                b, t, chunk_bounds, row_start, row_end = mc.read_item_inputs(inputs, qslot, wg)
+                lo, hi = chunk_bounds[:2]
                 q_smem = q_smems.at[qslot, wg]
                 plgpu.barrier_wait(q_bars.at[wslot])
 
@@ -117,16 +111,10 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
             @mc.scope("wait_q_slot")
             def _():   # item step - 2's outputs have left this slot
                 plgpu.barrier_wait(q_consumed.at[qslot])
-            plgpu.copy_gmem_to_smem(table_ref.at[j], row_smems.at[qslot], row_bars.at[qslot])
-            for c in range(W):
-                rows = pl.ds((t * W + c) * bq, bq)
-                wslot = qslot * W + c
-                plgpu.copy_gmem_to_smem(kv_start_ref.at[b, rows], start_smems.at[qslot, c],
-                                        start_bars.at[wslot])
-                plgpu.copy_gmem_to_smem(kv_end_ref.at[b, rows], end_smems.at[qslot, c],
-                                        end_bars.at[wslot])
-                plgpu.copy_gmem_to_smem(q_ref.at[b, rows, h], q_smems.at[qslot, c],
-                                        q_bars.at[wslot])
+            mc.issue_item_inputs(
+                inputs, table_ref, j, kv_start_ref, kv_end_ref, b=b, t=t, slot=qslot, chunk_rows=bq,
+                per_chunk=lambda c, rows, wslot: plgpu.copy_gmem_to_smem(
+                    q_ref.at[b, rows, h], q_smems.at[qslot, c], q_bars.at[wslot]))
 
             kv_head = lax.div(h, groups)
 

@@ -38,3 +38,10 @@ def test_forward_and_backward_lower_for_cuda(head_dim, persistent_forward):
 @pytest.mark.parametrize("backward, calls", [("fused", 2), ("split", 3)])
 def test_forced_backward_lowers_for_cuda(backward, calls):
     assert _mosaic_calls(128, Blocks(backward=backward)) == calls
+
+
+@pytest.mark.parametrize("head_dim", [64, 128])
+def test_persistent_dkv_lowers_for_cuda(head_dim):
+    # forward, dQ and the persistent dK/dV (its SMEM, two K/V slots, fits: the lowering
+    # refuses a kernel whose scratch does not)
+    assert _mosaic_calls(head_dim, Blocks(backward="split", persistent_dkv=True)) == 3

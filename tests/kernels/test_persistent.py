@@ -1,5 +1,5 @@
-"""The persistent forward (mgpu_forward_persistent, the default) and its work schedule
-(schedule.py).
+"""The persistent forward (mgpu_forward_persistent, the default), the persistent dK/dV
+(mgpu_backward_persistent) and their work schedule (schedule.py).
 
 The persistent forward runs the per-tile forward's math (mgpu_forward.consume_tile) on each
 work item, so on every case its out and lse must equal the per-tile kernel's bit for bit.
@@ -113,14 +113,20 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_persistent_forward_equals_the_per_tile_forward(case):
+def _case_inputs(case):
+    """((q, k, v, do), segment ids, causal) of a CASES entry."""
     _, seed, B, S, H, K, D, causal, lengths = case
-    q, k, v, _ = random_qkv(seed, B, S, H, K, D)
     if lengths == "random":
         seg = random_segments(np.random.default_rng(seed), B, S, max_docs=8)
     else:
         seg = None if lengths is None else segments_from_lengths(*lengths)
+    return random_qkv(seed, B, S, H, K, D), seg, causal
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_persistent_forward_equals_the_per_tile_forward(case):
+    (q, k, v, _), seg, causal = _case_inputs(case)
+    S = q.shape[1]
     per_tile, persistent = _both_ways(q, k, v, seg, causal)
     for name, x, p in zip(("out", "lse"), per_tile, persistent):
         np.testing.assert_array_equal(np.asarray(p, np.float32), np.asarray(x, np.float32),
@@ -128,3 +134,36 @@ def test_persistent_forward_equals_the_per_tile_forward(case):
     ref = reference_attention(q.astype(jnp.float32), k.astype(jnp.float32), v.astype(jnp.float32),
                               seg, causal=causal)
     assert rel_err(persistent[0][:, :S], ref) < OUT_RTOL
+
+
+# The persistent dK/dV (mgpu_backward_persistent) runs the per-tile kernel's math
+# (mgpu_backward.consume_key_tile) on each key tile: dK and dV equal bit for bit. The cases:
+# 12 items over 3 programs (4 each: both K/V slots reused, the query ring running on across
+# items), 4 items non-causal, and a single item.
+DKV_CASES = [c for c in CASES if c[0] in ("random_packed_d128_gqa2", "bidirectional_d128_two_rows",
+                                          "plain_causal_gqa8_ragged_length")]
+
+
+@pytest.mark.parametrize("case", DKV_CASES, ids=[c[0] for c in DKV_CASES])
+def test_persistent_dkv_equals_the_per_tile_dkv(case):
+    from dsllm.kernels import mgpu_backward, mgpu_backward_persistent
+    (q, k, v, do), seg, causal = _case_inputs(case)
+    B, S, _, D = q.shape
+    blocks = Blocks(persistent_dkv=True, backward="split")
+    plan = make_plan(seg, B, S, causal=causal, blocks=blocks)
+    Sp = padded_length(S, blocks)
+    q, k, v, do = (jnp.pad(x, ((0, 0), (0, Sp - S), (0, 0), (0, 0))) for x in (q, k, v, do))
+    do = do.astype(q.dtype)
+    kv_start, kv_end, q_start, q_end = plan.ranges
+    kw = dict(sm_scale=D ** -0.5, blocks=blocks, interpret=plgpu.InterpretGPUParams())
+    out, lse = mgpu_forward.forward(q, k, v, kv_start, kv_end, plan.fwd_bounds, **kw)
+    delta = mgpu_backward.delta_of(out, do)
+    args = (q, k, v, do, lse, delta, q_start, q_end)
+    per_tile = mgpu_backward.dkv(*args, plan.dkv_bounds, **kw)
+    persistent = mgpu_backward_persistent.dkv(
+        *args, sched.tile_table(plan.dkv_bounds, COMPUTE_WGS), max_programs=INTERPRET_PROGRAMS,
+        **kw)
+    for name, x, p in zip(("dk", "dv"), per_tile, persistent):
+        assert float(jnp.abs(x.astype(jnp.float32)).max()) > 0, name   # a real comparison
+        np.testing.assert_array_equal(np.asarray(p, np.float32), np.asarray(x, np.float32),
+                                      err_msg=name)
