@@ -75,8 +75,8 @@ VARIANT_BLOCKS = {
     # the backward forced to one kind (the default picks per call: Blocks.backward)
     "fused": Blocks(backward="fused"),
     "split": Blocks(backward="split"),
-    # the split backward with the persistent dK/dV kernel (mgpu_backward_persistent)
-    "pdkv": Blocks(backward="split", persistent_dkv=True),
+    # the split backward with one dK/dV program per key tile (mgpu_backward.dkv)
+    "tiledkv": Blocks(backward="split", persistent_dkv=False),
 }
 
 # Correctness only (no timing): what the bench shapes leave out.
@@ -309,7 +309,10 @@ def summary(results):
 
 def main(argv):
     del argv
-    results = {"devices": str(jax.devices()), "jax": jax.__version__}
+    # Which dsllm runs: comparing trees by PYTHONPATH needs `python -P -m`, since `python -m`
+    # puts the working directory's dsllm first (NOTES.md v10: v5-v9 compared main to itself).
+    results = {"devices": str(jax.devices()), "jax": jax.__version__,
+               "dsllm": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
     print(results, flush=True)
     path = OUT_PATH.value or (os.path.join(os.environ["OUT"], "bench_attention.json")
                               if os.environ.get("OUT") else None)

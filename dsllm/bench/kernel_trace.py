@@ -257,6 +257,8 @@ def main(argv):
     from dsllm.kernels.mgpu_common import parse_blocks
     kernels, blocks_of = trace_call(ROWS.value, shape, level, ranges, directory, backward,
                                     parse_blocks(BLOCKS.value))
+    # Which dsllm ran (trees compared by PYTHONPATH need `python -P -m`: NOTES.md v10).
+    print(f"dsllm from {os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}")
     for name, path, traces in kernels:
         print(f"== {name}: {ROWS.value} rows, B,S,H,D {shape}, level {LEVEL.value}: {path}")
         print("\n".join(phase_table(traces)))

@@ -76,9 +76,8 @@ VARIANTS = {
                          (6, 1, 156, 4, 2, 64)),
     # every warpgroup computes all its tile's blocks, whole (the bench's `notrim`)
     "untrimmed": (Blocks(trim_blocks=False), [140, 5, 1, 30, 60, (0, 20)], (3, 1, 256, 2, 1, 64)),
-    # the persistent dK/dV (3 programs in the interpreter: each runs several key tiles, the
-    # query ring and the K/V slots running on across them), GQA 2
-    "persistent_dkv": (Blocks(persistent_dkv=True, backward="split"),
+    # the split backward's dK/dV with one program per key tile (the bench's `tiledkv`), GQA 2
+    "per_tile_dkv": (Blocks(persistent_dkv=False, backward="split"),
                        [140, 5, 1, 30, 60, (0, 20), 200, 56], (9, 1, 512, 4, 2, 64)),
 }
 
