@@ -255,10 +255,10 @@ def main(argv):
     directory = DIR.value or tempfile.mkdtemp(prefix="kernel_trace_")
     backward = None if BACKWARD.value == "none" else BACKWARD.value
     from dsllm.kernels.mgpu_common import parse_blocks
+    # Which dsllm runs (trees compared by PYTHONPATH need `python -P -m`: NOTES.md v10).
+    print(f"dsllm from {os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}", flush=True)
     kernels, blocks_of = trace_call(ROWS.value, shape, level, ranges, directory, backward,
                                     parse_blocks(BLOCKS.value))
-    # Which dsllm ran (trees compared by PYTHONPATH need `python -P -m`: NOTES.md v10).
-    print(f"dsllm from {os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}")
     for name, path, traces in kernels:
         print(f"== {name}: {ROWS.value} rows, B,S,H,D {shape}, level {LEVEL.value}: {path}")
         print("\n".join(phase_table(traces)))
