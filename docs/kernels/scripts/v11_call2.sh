@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# v11's second GPU call (NOTES.md v10, next step 2): the persistent dK/dV (the split backward's
-# default since v10) against the per-tile one on the 67B's GQA shape, both forced to the split
-# backward (the default's fused backward is the first figure), in the same rounds. v10 measured
-# +2.3% on packed rows (shape 3) and no change on dense MHA (shape 1); GQA 8 streams 8 query
-# heads per key tile, so a tile is longer and its fixed cost weighs less: expect 0 to +1%.
-# Runs main's checkout (no tree to prepare). About 5 minutes.
+# v11's second GPU call: the forward without ping-pong on packed rows (shape 3, variant nopp,
+# same rounds as the default), then the forward's phases (dense, blocks level) with the
+# ping-pong, without, and without plus the overlap. Same tree as v11_call1.sh (branch
+# nopp-overlap in .bench/nopp-overlap). About 6 minutes. Output also in $OUT/v11_call2.txt.
 exec > >(tee -a "${OUT:-/tmp}/v11_call2.txt") 2>&1
-timeout 500 python -P -m dsllm.bench.attention --shapes=2 --impls=pallas --variants=split,tiledkv \
-    --variant_shapes=2 --rounds=3 --extra_checks=false 2>&1 | grep "fwd \|WRONG\|ERROR\|Error\|x,\|dsllm"
+T="==\|dsllm from\|compute 0\|  [a-z_]* *[0-9]* x\|item cycles =\|Error\|ERROR"
+export PYTHONPATH=$site:$PWD/.bench/nopp-overlap
+timeout 300 python -P -m dsllm.bench.attention --shapes=3 --impls=pallas --variants=nopp \
+    --variant_shapes=3 --rounds=5 --extra_checks=false 2>&1 | grep "fwd \|WRONG\|ERROR\|Error\|x,\|dsllm"
+for blocks in forward_pingpong=True forward_pingpong=False \
+    forward_pingpong=False,overlap_forward=True,trim_blocks=False; do
+  timeout 70 python -P -m dsllm.bench.kernel_trace --rows=dense --level=blocks \
+      --blocks=$blocks 2>&1 | grep "$T" | head -14 | sed "s/^/$blocks /"
+done
