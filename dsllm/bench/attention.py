@@ -32,6 +32,7 @@ from absl import app, flags
 import jax
 import jax.numpy as jnp
 
+import dsllm
 from dsllm.kernels.flash_attention import flash_attention
 from dsllm.kernels.mgpu_common import Blocks
 from dsllm.bench import timing
@@ -312,7 +313,7 @@ def main(argv):
     # Which dsllm runs: comparing trees by PYTHONPATH needs `python -P -m`, since `python -m`
     # puts the working directory's dsllm first (NOTES.md v10: v5-v9 compared main to itself).
     results = {"devices": str(jax.devices()), "jax": jax.__version__,
-               "dsllm": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+               "dsllm": os.path.dirname(dsllm.__file__)}
     print(results, flush=True)
     path = OUT_PATH.value or (os.path.join(os.environ["OUT"], "bench_attention.json")
                               if os.environ.get("OUT") else None)

@@ -32,6 +32,8 @@ import tempfile
 import numpy as np
 from absl import app, flags
 
+import dsllm
+
 ROWS = flags.DEFINE_string("rows", "dense", "dense, packed<docs per row> or uniform<length>")
 LEVEL = flags.DEFINE_enum("level", "items", ["items", "blocks"], "phases to record")
 RANGES = flags.DEFINE_integer("ranges", 0, "ranges per warpgroup (0: 200 items, 560 blocks)")
@@ -256,7 +258,7 @@ def main(argv):
     backward = None if BACKWARD.value == "none" else BACKWARD.value
     from dsllm.kernels.mgpu_common import parse_blocks
     # Which dsllm runs (trees compared by PYTHONPATH need `python -P -m`: NOTES.md v10).
-    print(f"dsllm from {os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}", flush=True)
+    print(f"dsllm from {os.path.dirname(dsllm.__file__)}", flush=True)
     kernels, blocks_of = trace_call(ROWS.value, shape, level, ranges, directory, backward,
                                     parse_blocks(BLOCKS.value))
     for name, path, traces in kernels:
