@@ -1,16 +1,12 @@
 #!/usr/bin/env bash
-# v11's second GPU call: the forward on packed rows (shape 3) without ping-pong (variant nopp)
-# and with the overlap on trimmed bounds (noppoverlaptrim), in the same rounds as the default;
-# then the forward's phases (dense, blocks level) with the ping-pong, without, and without plus
-# the overlap. Same tree as v11_call1.sh (branch
-# v11-both in .bench/v11-both). About 6 minutes. Output also in $OUT/v11_call2.txt.
+# v11's second GPU call, rewritten after call 1 (NOTES v11): on dense rows the overlap helped
+# only without the ping-pong and without trimming (noppoverlap 1.062x noppnotrim), and nothing
+# beat the default. The overlap on trimmed bounds, with and without the ping-pong
+# (noppoverlaptrim, overlaptrim), on shapes 1 and 3 in the same rounds as the default.
+# Prediction from call 1's factors: noppoverlaptrim ~ noppoverlap x (nopp/noppnotrim 1.04),
+# about 1.02x the default on shape 1. Tree: branch v11-both in .bench/v11-both. About 5 minutes.
 exec > >(tee -a "${OUT:-/tmp}/v11_call2.txt") 2>&1
-T="==\|dsllm from\|compute 0\|  [a-z_]* *[0-9]* x\|item cycles =\|Error\|ERROR"
 export PYTHONPATH=$site:$PWD/.bench/v11-both
-timeout 330 python -P -m dsllm.bench.attention --shapes=3 --impls=pallas --variants=nopp,noppoverlaptrim \
-    --variant_shapes=3 --rounds=5 --extra_checks=false 2>&1 | grep "fwd \|WRONG\|ERROR\|Error\|x,\|dsllm"
-for blocks in forward_pingpong=True forward_pingpong=False \
-    forward_pingpong=False,overlap_forward=True,trim_blocks=False; do
-  timeout 70 python -P -m dsllm.bench.kernel_trace --rows=dense --level=blocks \
-      --blocks=$blocks 2>&1 | grep "$T" | head -14 | sed "s/^/$blocks /"
-done
+timeout 500 python -P -m dsllm.bench.attention --shapes=1,3 --impls=pallas \
+    --variants=noppoverlaptrim,overlaptrim --variant_shapes=1,3 --rounds=5 --extra_checks=false \
+    2>&1 | grep "fwd \|WRONG\|ERROR\|Error\|x,\|dsllm"
