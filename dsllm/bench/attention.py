@@ -6,6 +6,7 @@ Shapes (bf16, head_dim 128, causal):
   1. B4 S4096 H32            (the shape shared/bench/anchors.py measures)
   2. B2 S8192 H64, 8 KV heads (the 67B's GQA)
   3. B4 S4096 H32, packed rows of about 8 documents of mixed lengths
+  4. (only when asked for) B2 S8192 H64, 8 KV heads, packed rows of about 16 documents
 Prints forward and forward+backward TFLOP/s: forward = 4 * D * H * (allowed query-key
 pairs), with S^2/2 pairs per row for plain causal and sum L(L+1)/2 over documents for
 packed rows; backward = 2.5 x forward. Before timing, each implementation's output
@@ -63,6 +64,8 @@ SHAPES = {
     "1": (4, 4096, 32, 32, 128, 0),
     "2": (2, 8192, 64, 8, 128, 0),
     "3": (4, 4096, 32, 32, 128, 8),
+    # not in the list (--shapes=4): the 67B's GQA on packed rows of ~16 documents
+    "4": (2, 8192, 64, 8, 128, 16),
 }
 VARIANT_BLOCKS = {
     "bkv64": Blocks(block_kv=64),
@@ -76,8 +79,10 @@ VARIANT_BLOCKS = {
     # the backward forced to one kind (the default picks per call: Blocks.backward)
     "fused": Blocks(backward="fused"),
     "split": Blocks(backward="split"),
-    # the split backward with one dK/dV program per key tile (mgpu_backward.dkv)
-    "tiledkv": Blocks(backward="split", persistent_dkv=False),
+    # the split backward with one dK/dV program per key tile (mgpu_backward.dkv), and with
+    # the persistent dK/dV (mgpu_backward_persistent); the default picks by GQA ratio
+    "tiledkv": Blocks(backward="split", dkv_kernel="per_tile"),
+    "pdkv": Blocks(backward="split", dkv_kernel="persistent"),
 }
 
 # Correctness only (no timing): what the bench shapes leave out.
@@ -87,7 +92,8 @@ EXTRA_CHECKS = {
     "d128_noncausal_packed": (2, 2048, 8, 8, 128, 5, False),
     "d64_noncausal_plain": (1, 1024, 4, 2, 64, 0, False),
 }
-SMALL_SHAPES = {"1": (1, 256, 2, 2, 64, 0), "2": (1, 256, 4, 1, 64, 0), "3": (1, 256, 2, 2, 64, 4)}
+SMALL_SHAPES = {"1": (1, 256, 2, 2, 64, 0), "2": (1, 256, 4, 1, 64, 0), "3": (1, 256, 2, 2, 64, 4),
+                "4": (1, 256, 4, 1, 64, 4)}
 
 
 def implementations(packed, variants):
@@ -286,7 +292,7 @@ def run_shape(name, results, save, variants):
 def summary(results):
     print("\n== summary (TFLOP/s fwd/fwd+bwd, medians over rounds; ratios: the median of the "
           "per-round ratios)")
-    for s in ("1", "2", "3"):
+    for s in SHAPES:
         impls = sorted({k.split(".")[1] for k in results if k.startswith(f"shape{s}.")
                         and k.endswith(".fwd_tflops")})
         row = {i: (results[f"shape{s}.{i}.fwd_tflops"], results[f"shape{s}.{i}.fwdbwd_tflops"])

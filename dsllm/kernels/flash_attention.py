@@ -182,7 +182,7 @@ def _attention_bwd(sm_scale, interpret, residuals, do):
     def split():
         dq = mgpu_backward.dq(q, k, v, do, lse, delta, kv_start, kv_end, plan.dq_bounds,
                               sm_scale=sm_scale, blocks=blocks, interpret=interpret)
-        if blocks.persistent_dkv:
+        if blocks.persistent_dkv(groups=q.shape[2] // k.shape[2]):
             table = schedule.tile_table(plan.dkv_bounds, COMPUTE_WGS)
             dk, dv = mgpu_backward_persistent.dkv(
                 q, k, v, do, lse, delta, q_start, q_end, table, sm_scale=sm_scale, blocks=blocks,

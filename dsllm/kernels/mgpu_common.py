@@ -31,6 +31,7 @@ COMPUTE_WGS = 2          # consumer warpgroups per program; one more loads (TMA)
 MEMORY_REGISTERS = 40    # registers left to the producer warpgroup
 COMPUTE_REGISTERS = 232  # registers given to each consumer warpgroup
 BACKWARDS = ("auto", "fused", "split")
+DKV_KERNELS = ("auto", "persistent", "per_tile")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,10 +47,15 @@ class Blocks:
     # over work items in schedule.py's order), or one program per tile (mgpu_forward). The
     # persistent one measured +7-8% forward on dense and packed rows (NOTES.md, v3).
     persistent_forward: bool = True
-    # The split backward's dK/dV as a persistent kernel too (mgpu_backward_persistent), or one
-    # program per key tile (mgpu_backward.dkv). Persistent measured +2.3% forward+backward on
-    # packed rows (shape 3), the same on dense ones (NOTES.md, v10).
-    persistent_dkv: bool = True
+    # The split backward's dK/dV kernel: "persistent" (mgpu_backward_persistent: one program
+    # per SM looping over (row, key tile, KV head) items), "per_tile" (mgpu_backward.dkv: one
+    # program per key tile, which the hardware balances), or "auto": persistent when each KV
+    # head serves one query head, per-tile under GQA. Persistent measured +2.3%
+    # forward+backward on packed rows (shape 3) and the same on dense ones (NOTES.md v10).
+    # Under GQA 8 its items (8 query heads each) are few and long, and the static deal left
+    # the programs far apart (a cost model: 0.65 of balanced): per-tile measured 1.17x on the
+    # 67B's shape (NOTES.md v11).
+    dkv_kernel: str = "auto"
     # Each compute warpgroup computes only the streamed blocks that hold allowed pairs of its
     # own rows (block_math.block_bounds(trim=True)); in the forward and dQ, only the needed
     # half of its first and last block.
@@ -64,6 +70,11 @@ class Blocks:
     # measure what masking costs.
     mask_all_blocks: bool = False
 
+    def persistent_dkv(self, groups):
+        """Whether the split backward runs the persistent dK/dV for `groups` query heads per
+        KV head."""
+        return self.dkv_kernel == "persistent" or (self.dkv_kernel == "auto" and groups == 1)
+
     def __post_init__(self):
         for f in dataclasses.fields(self):
             val = getattr(self, f.name)
@@ -71,6 +82,8 @@ class Blocks:
                 raise ValueError(f"Blocks.{f.name}={val} must be a multiple of 64")
         if self.backward not in BACKWARDS:
             raise ValueError(f"Blocks.backward={self.backward!r}: use one of {BACKWARDS}")
+        if self.dkv_kernel not in DKV_KERNELS:
+            raise ValueError(f"Blocks.dkv_kernel={self.dkv_kernel!r}: use one of {DKV_KERNELS}")
         if self.stages < 2:
             raise ValueError(f"Blocks.stages={self.stages} must be at least 2")
 

@@ -41,7 +41,7 @@ def test_forced_backward_lowers_for_cuda(backward, calls):
 
 
 @pytest.mark.parametrize("head_dim", [64, 128])
-def test_per_tile_dkv_lowers_for_cuda(head_dim):
-    # forward, dQ and the per-tile dK/dV (the default's persistent dK/dV, whose SMEM holds two
-    # K/V slots, lowers in the test above: the lowering refuses a kernel whose scratch does not)
-    assert _mosaic_calls(head_dim, Blocks(backward="split", persistent_dkv=False)) == 3
+def test_persistent_dkv_lowers_for_cuda(head_dim):
+    # forward, dQ and the persistent dK/dV, whose SMEM holds two K/V slots (the lowering refuses
+    # a kernel whose scratch does not fit); the GQA 4 call above takes the per-tile dK/dV
+    assert _mosaic_calls(head_dim, Blocks(backward="split", dkv_kernel="persistent")) == 3

@@ -76,8 +76,9 @@ VARIANTS = {
                          (6, 1, 156, 4, 2, 64)),
     # every warpgroup computes all its tile's blocks, whole (the bench's `notrim`)
     "untrimmed": (Blocks(trim_blocks=False), [140, 5, 1, 30, 60, (0, 20)], (3, 1, 256, 2, 1, 64)),
-    # the split backward's dK/dV with one program per key tile (the bench's `tiledkv`), GQA 2
-    "per_tile_dkv": (Blocks(persistent_dkv=False, backward="split"),
+    # the split backward's persistent dK/dV under GQA 2 (the bench's `pdkv`; the default there
+    # is the per-tile dK/dV, and the persistent one for MHA)
+    "persistent_dkv_gqa": (Blocks(dkv_kernel="persistent", backward="split"),
                        [140, 5, 1, 30, 60, (0, 20), 200, 56], (9, 1, 512, 4, 2, 64)),
 }
 
