@@ -76,6 +76,8 @@ def flash_attention(q, k, v, segment_ids=None, *, causal=True, sm_scale=None,
         raise ValueError(f"unknown flash_attention backend {backend!r}: use 'mosaic_gpu' or 'splash'")
     if interpret is True:
         interpret = plgpu.InterpretGPUParams()
+    if interpret and platform == "cpu":
+        _check_interpreter_devices(len(jax.devices("cpu")))
     if not interpret:
         _check_hopper()
     blocks = blocks or (plan.blocks if plan is not None else Blocks())
@@ -109,6 +111,20 @@ def _check_inputs(q, k, v, segment_ids):
                                     not jnp.issubdtype(segment_ids.dtype, jnp.integer)):
         raise ValueError(f"segment_ids must be an integer [{B}, {S}] array; got "
                          f"{segment_ids.shape} {segment_ids.dtype}")
+
+
+def _check_interpreter_devices(n_devices):
+    """The Mosaic GPU interpreter runs a program's COMPUTE_WGS + 1 warpgroups as concurrent
+    host threads, each executing jitted bodies on the CPU client, and they wait on each other
+    at barriers. With fewer host devices than that, the client's thread pool ran short on a
+    2-core machine and jitted kernels hung, forever and without an error (1 and 2 devices
+    hung, 3 ran; docs/kernels/README.md). Refuse rather than hang."""
+    if n_devices < COMPUTE_WGS + 1:
+        raise RuntimeError(
+            f"flash_attention's Mosaic GPU interpreter needs at least {COMPUTE_WGS + 1} CPU "
+            f"devices (one per warpgroup thread) and this process has {n_devices}: it can hang "
+            f"otherwise. Start Python with XLA_FLAGS=--xla_force_host_platform_device_count=8 "
+            f"(as the tests do), or use attention 'xla' on CPU.")
 
 
 def _check_hopper():

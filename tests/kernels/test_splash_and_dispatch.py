@@ -65,3 +65,18 @@ def test_non_hopper_gpu_is_refused(monkeypatch):
     q = jnp.zeros((1, 128, 2, 64), jnp.bfloat16)
     with pytest.raises(ValueError, match="need a Hopper GPU"):
         fa.flash_attention(q, q, q, None, backend="mosaic_gpu", interpret=False)
+
+
+def test_interpreter_with_too_few_cpu_devices_is_refused(monkeypatch):
+    # With fewer host devices than a program's warpgroups, the Mosaic GPU interpreter hung
+    # (docs/kernels/README.md); the tests' 8 devices are enough.
+    import jax
+    from dsllm.kernels import flash_attention as fa
+
+    cpus = jax.devices("cpu")
+    q = jnp.zeros((1, 128, 2, 64), jnp.bfloat16)
+    monkeypatch.setattr(jax, "devices", lambda *a: cpus[:2])
+    with pytest.raises(RuntimeError, match="needs at least 3 CPU devices.*device_count=8"):
+        fa.flash_attention(q, q, q, None, backend="mosaic_gpu", interpret=True)
+    monkeypatch.setattr(jax, "devices", lambda *a: cpus[:3])
+    assert fa.flash_attention(q, q, q, None, backend="mosaic_gpu", interpret=True).shape == q.shape
