@@ -3,8 +3,9 @@
 Each item's cost is its streamed blocks (times the query heads a dK/dV item carries under
 GQA) plus C0 for its fixed part; a program's load is the sum of its items. Prints, against
 the ideal (total / programs), the balance of the deal the kernels use (schedule.work_item and
-item_coords over schedule.tile_table), of all items heaviest first, and of the hardware's
-greedy launch of the per-tile dK/dV grid (kv_heads, kv_tiles, batch).
+item_coords over schedule.tile_table), of the same waves dealt heaviest item to least-loaded
+program, of all items heaviest first, and of the hardware's greedy launch of the per-tile
+dK/dV grid (kv_heads, kv_tiles, batch).
 
   PYTHONPATH=. python docs/kernels/scripts/v11_deal_model.py
 """
@@ -42,6 +43,16 @@ def greedy_makespan(costs):
     return max(loads)
 
 
+def wave_lpt_makespan(costs):
+    """The same waves (so the same (row, head) groups run together), each wave's items heaviest
+    first to the least-loaded programs: a deal the kernels would have to read from a table."""
+    loads = np.zeros(PROGRAMS)
+    for s in range(0, len(costs), PROGRAMS):
+        wave = np.sort(costs[s:s + PROGRAMS])[::-1]
+        loads[np.argsort(loads, kind="stable")[:len(wave)]] += wave
+    return loads.max()
+
+
 def balance(B, S, H, K, docs, kind):
     plan = make_plan(packed_segments(B, S, docs) if docs else None, B, S, causal=True)
     bounds = plan.dkv_bounds if kind == "dkv" else plan.fwd_bounds
@@ -53,6 +64,7 @@ def balance(B, S, H, K, docs, kind):
                       for w in range(len(row_cost) * heads)])
     ideal = dealt.sum() / PROGRAMS
     out = {"items": len(dealt), "deal": ideal / snake_makespan(dealt),
+           "wave LPT": ideal / wave_lpt_makespan(dealt),
            "heaviest first": ideal / snake_makespan(np.sort(dealt)[::-1])}
     if kind == "dkv":
         b = np.asarray(bounds)
