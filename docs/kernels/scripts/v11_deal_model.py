@@ -27,12 +27,12 @@ SHAPES = {"1": (4, 4096, 32, 32, 0), "2": (2, 8192, 64, 8, 0), "3": (4, 4096, 32
 
 
 def snake_makespan(costs):
-    """Items dealt in waves of PROGRAMS, alternate waves reversed (schedule.work_item)."""
-    loads = np.zeros(PROGRAMS)
-    for w, c in enumerate(costs):
-        step, pos = divmod(w, PROGRAMS)
-        loads[pos if step % 2 == 0 else PROGRAMS - 1 - pos] += c
-    return loads.max()
+    """The list of item costs dealt as the kernels deal items: program p runs items
+    schedule.work_item(p, step) for its schedule.num_steps (waves, alternate ones reversed)."""
+    n = len(costs)
+    return max(sum(costs[int(sched.work_item(p, step, PROGRAMS))]
+                   for step in range(int(sched.num_steps(p, n, PROGRAMS))))
+               for p in range(PROGRAMS))
 
 
 def greedy_makespan(costs):
