@@ -39,15 +39,16 @@ KEY_OPCODES = ("HGMMA", "MUFU", "FFMA", "FMUL", "FADD", "FMNMX", "FSEL", "ISETP"
                "STL")
 
 
-def lower_kernels(blocks, head_dim, gqa, causal):
+def lower_kernels(blocks, head_dim, gqa, causal, seq=1024):
     """The Mosaic GPU modules (bytecode) of flash_attention's forward and backward, in
-    lowering order."""
+    lowering order. At the default seq each persistent program gets one work item and its
+    item loop folds away; seq=16384 (256 items for 132 programs) keeps it (NOTES.md v12)."""
     import jax
     import jax.numpy as jnp
     from jax.experimental.mosaic.gpu import core
     from dsllm.kernels.flash_attention import flash_attention
-    q = jax.ShapeDtypeStruct((1, 1024, 4 * gqa, head_dim), jnp.bfloat16)
-    kv = jax.ShapeDtypeStruct((1, 1024, 4, head_dim), jnp.bfloat16)
+    q = jax.ShapeDtypeStruct((1, seq, 4 * gqa, head_dim), jnp.bfloat16)
+    kv = jax.ShapeDtypeStruct((1, seq, 4, head_dim), jnp.bfloat16)
     loss = lambda q, k, v: flash_attention(q, k, v, None, causal=causal, blocks=blocks,
                                            backend="mosaic_gpu", interpret=False
                                            ).astype(jnp.float32).sum()
@@ -75,6 +76,16 @@ def loop_bodies(sass, min_length=50):
             if len(body) >= min_length:
                 loops.append((int(target.group(1), 16), body))
     return loops
+
+
+def innermost_loops(sass, min_length=50):
+    """The loop bodies of at least min_length instructions (loop_bodies) that hold no other
+    such loop: the kernels' block loops, not the persistent kernels' item loops around them.
+    SASS instructions are 16 bytes apart."""
+    loops = loop_bodies(sass, min_length)
+    spans = [(start, start + 16 * (len(body) - 1)) for start, body in loops]
+    return [(start, body) for (start, body), (lo, hi) in zip(loops, spans)
+            if not any(lo < other < hi for other, _ in spans)]
 
 
 def opcode_counts(body):
