@@ -1,7 +1,7 @@
 """ptxas's register report of our Mosaic GPU kernels, on a machine without a GPU.
 
   bash dsllm/bench/ptxas/setup.sh          # once: fetches the CUDA plugin and ptxas (.ptxas/)
-  python -m dsllm.bench.ptxas_report [--blocks=stages=3,trim_blocks=False] [--head_dim=64]
+  python -m dsllm.bench.ptxas_report [--blocks=stages=3,trim_blocks=False] [--head_dim=64] [--seq=16384]
   python -m dsllm.bench.ptxas_report --sass    # and the SASS opcodes of each kernel's loops
   python -m dsllm.bench.ptxas_report --pipeline  # and where each loop's waits and arrivals landed
 
@@ -32,6 +32,8 @@ BLOCKS = flags.DEFINE_string("blocks", "", "Blocks fields, e.g. stages=3,backwar
 HEAD_DIM = flags.DEFINE_integer("head_dim", 128, "head dimension")
 GQA = flags.DEFINE_integer("gqa", 1, "query heads per key/value head")
 CAUSAL = flags.DEFINE_bool("causal", True, "causal attention")
+SEQ = flags.DEFINE_integer("seq", 1024, "sequence length lowered for (16384: the persistent "
+                           "kernels' item loops stay loops; see lower_kernels)")
 SASS = flags.DEFINE_bool("sass", False, "also count each kernel's loop bodies' SASS opcodes")
 PIPELINE = flags.DEFINE_bool("pipeline", False, "also print each loop's pipeline shape "
                              "(wgmma issues and waits, exps, barriers; loop_pipeline)")
@@ -200,7 +202,7 @@ def main(argv):
     del argv
     from dsllm.kernels.mgpu_common import parse_blocks
     blocks = parse_blocks(BLOCKS.value)
-    modules = lower_kernels(blocks, HEAD_DIM.value, GQA.value, CAUSAL.value)
+    modules = lower_kernels(blocks, HEAD_DIM.value, GQA.value, CAUSAL.value, SEQ.value)
     print(f"{blocks}, head_dim {HEAD_DIM.value}, gqa {GQA.value}, causal {CAUSAL.value}: "
           f"{len(modules)} kernels (forward first, in lowering order)")
     for i, (regs, stores, loads, serialised, *sass) in enumerate(
