@@ -59,14 +59,22 @@ def lower_kernels(blocks, head_dim, gqa, causal, seq=1024):
     return list(core.KNOWN_KERNELS.values())
 
 
+_INSTRUCTION = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)([^;]*);")
+
+
+def instructions(sass):
+    """[(address, opcode, operands)] of a cuobjdump -sass listing, in order (predicates
+    dropped)."""
+    return [(int(a, 16), op, rest) for a, op, rest in _INSTRUCTION.findall(sass)]
+
+
 def loop_bodies(sass, min_length=50):
     """[(first address, [(opcode, operands), ...])] of each loop body in a cuobjdump -sass
     listing: the instructions from a backward branch's target to the branch. ptxas puts
     barrier spin-waits out of line, after the last EXIT, and branches back from there; those
     branches are left out, so the bodies left are the kernels' own loops (the consumers' block
     loops, the producer's). min_length drops short ones."""
-    inst = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)([^;]*);")
-    code = [(int(a, 16), op, rest) for a, op, rest in inst.findall(sass)]
+    code = instructions(sass)
     last_exit = max(a for a, op, _ in code if op == "EXIT")
     loops = []
     for i, (addr, op, rest) in enumerate(code):

@@ -5,7 +5,7 @@ loop folds away). Needs dsllm/bench/ptxas/setup.sh. NOTES.md v12.
 
   PYTHONPATH=. python -P docs/kernels/scripts/v12_item_loop_sass.py "defer_epilogue=True" /tmp/k.sass
 """
-import sys, pathlib, re
+import sys, pathlib
 import jax, jax.numpy as jnp
 from jax.experimental.mosaic.gpu import core
 from dsllm.bench import ptxas_report as pr
@@ -23,8 +23,7 @@ rows = pr.report(mods[:1], pr.ROOT / ".ptxas", sass=True)
 print(rows[0][:4])
 sass = rows[0][4]
 pathlib.Path(sys.argv[2]).write_text(sass)
-inst = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)([^;]*);")
-code = [(o, r) for a, o, r in inst.findall(sass)]
+code = [(op, rest) for _, op, rest in pr.instructions(sass)]
 last_exit = max(i for i, (o, r) in enumerate(code) if o == "EXIT")
 print(len(code), "instructions")
 print(pr.loop_pipeline(code[:last_exit]))
