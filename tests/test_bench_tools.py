@@ -62,3 +62,21 @@ def test_interleaved_seconds_times_every_function_each_round_after_warming_the_f
     assert all(s > f for s, f in zip(times["slow"], times["fast"]))
     ratios = timing.paired_ratios(times, "fast", "slow")   # fast's speed-up, per round
     assert len(ratios) == 3 and all(r > 1.5 for r in ratios)
+
+
+def test_document_offsets_describe_packed_rows_for_cudnn():
+    """Document starts and lengths, padded with -1 to the row with the most documents (cuDNN's
+    packed layout); ids that come back later in a row are refused, not merged."""
+    import numpy as np
+    import pytest
+    from dsllm.bench.packed_rows import document_offsets, packed_segments
+    offsets, lengths = document_offsets(np.array([[1, 1, 2, 2, 2, 3], [5, 5, 5, 5, 6, 6]]))
+    np.testing.assert_array_equal(offsets, [[0, 2, 5, -1], [0, 4, -1, -1]])
+    np.testing.assert_array_equal(lengths, [[2, 3, 1], [4, 2, -1]])
+    seg = np.asarray(packed_segments(4, 4096, 8))
+    offsets, lengths = document_offsets(seg)
+    assert offsets.shape == (4, 9) and (lengths.sum(axis=1) == 4096).all()
+    for row, starts in zip(seg, offsets):
+        assert (row[starts[1:8]] != row[starts[1:8] - 1]).all()   # each start begins a new id
+    with pytest.raises(ValueError, match="contiguous"):
+        document_offsets(np.array([[1, 1, 2, 1]]))

@@ -2,11 +2,14 @@
 
   python -m dsllm.bench.attention [--shapes=1,2,3] [--impls=pallas,cudnn,tokamax]
 
-Shapes (bf16, head_dim 128, causal):
+Shapes (bf16, head_dim 128 unless said, causal):
   1. B4 S4096 H32            (the shape shared/bench/anchors.py measures)
   2. B2 S8192 H64, 8 KV heads (the 67B's GQA)
   3. B4 S4096 H32, packed rows of about 8 documents of mixed lengths
   4. (only when asked for) B2 S8192 H64, 8 KV heads, packed rows of about 16 documents
+  5. (only when asked for) B4 S4096 H64 D64 (shape 1's FLOPs at head_dim 64)
+On packed rows cuDNN runs its packed ("THD") layout through jax's private API and tokamax
+its per-row key start.
 Prints forward and forward+backward TFLOP/s: forward = 4 * D * H * (allowed query-key
 pairs), with S^2/2 pairs per row for plain causal and sum L(L+1)/2 over documents for
 packed rows; backward = 2.5 x forward. Before timing, each implementation's output
@@ -37,7 +40,8 @@ import dsllm
 from dsllm.kernels.flash_attention import flash_attention
 from dsllm.kernels.mgpu_common import Blocks
 from dsllm.bench import timing
-from dsllm.bench.packed_rows import allowed_pairs, packed_segments
+from dsllm.bench.packed_rows import allowed_pairs, document_offsets, packed_segments
+from dsllm.kernels.block_math import document_bounds
 from dsllm.kernels.reference import reference_attention
 
 SHAPE_NAMES = flags.DEFINE_string("shapes", "1,2,3", "comma-separated shape numbers")
@@ -66,6 +70,8 @@ SHAPES = {
     "3": (4, 4096, 32, 32, 128, 8),
     # not in the issue's list (--shapes=4): the 67B's GQA on packed rows of ~16 documents
     "4": (2, 8192, 64, 8, 128, 16),
+    # (--shapes=5) head_dim 64 at shape 1's FLOPs: the split backward's dK/dV kernels there
+    "5": (4, 4096, 64, 64, 64, 0),
 }
 VARIANT_BLOCKS = {
     "bkv64": Blocks(block_kv=64),
@@ -93,13 +99,14 @@ EXTRA_CHECKS = {
     "d64_noncausal_plain": (1, 1024, 4, 2, 64, 0, False),
 }
 SMALL_SHAPES = {"1": (1, 256, 2, 2, 64, 0), "2": (1, 256, 4, 1, 64, 0), "3": (1, 256, 2, 2, 64, 4),
-                "4": (1, 256, 4, 1, 64, 4)}
+                "4": (1, 256, 4, 1, 64, 4), "5": (1, 256, 2, 2, 64, 0)}
 
 
 def implementations(packed, variants):
     """name -> f(q, k, v, segment_ids): pallas, cuDNN and tokamax, or (variants=True) only
-    the pallas variants. Those that cannot mask documents are left out for packed rows
-    (cuDNN through jax has no segment ids)."""
+    the pallas variants. On packed rows cuDNN runs its packed ("THD") layout through jax's
+    private API (jax.nn.dot_product_attention has no segment ids) and tokamax its
+    per-row key start (Mask(k_start=..., is_causal=True))."""
     wanted = IMPLS.value.split(",")
     if variants:
         return {f"pallas_{name}": lambda q, k, v, seg, b=VARIANT_BLOCKS[name]: flash_attention(
@@ -108,15 +115,34 @@ def implementations(packed, variants):
     impls = {}
     if "pallas" in wanted:
         impls["pallas"] = lambda q, k, v, seg: flash_attention(q, k, v, seg, causal=True)
-    if "cudnn" in wanted and not packed:
-        impls["cudnn"] = lambda q, k, v, seg: jax.nn.dot_product_attention(
-            q, k, v, is_causal=True, implementation="cudnn")
-    if "tokamax" in wanted and not packed:
+    if "cudnn" in wanted:
+        impls["cudnn"] = cudnn_packed if packed else lambda q, k, v, seg: (
+            jax.nn.dot_product_attention(q, k, v, is_causal=True, implementation="cudnn"))
+    if "tokamax" in wanted:
         tokamax = _import_tokamax()
         if tokamax is not None:
-            impls["tokamax_mosaic"] = lambda q, k, v, seg: tokamax.dot_product_attention(
-                q, k, v, is_causal=True, implementation="mosaic")
+            impls["tokamax_mosaic"] = tokamax_packed if packed else lambda q, k, v, seg: (
+                tokamax.dot_product_attention(q, k, v, is_causal=True, implementation="mosaic"))
     return impls
+
+
+def cudnn_packed(q, k, v, seg):
+    """cuDNN flash attention on packed rows: each document a segment of the THD layout."""
+    from jax._src.cudnn import fused_attention_stablehlo as cudnn
+    offsets, lengths = document_offsets(seg)
+    return cudnn.dot_product_attention(
+        q, k, v, q_seqlen=lengths, kv_seqlen=lengths, q_offsets=offsets, kv_offsets=offsets,
+        scale=q.shape[-1] ** -0.5, mask_type=cudnn.MaskType.PADDING_CAUSAL, qkv_layout="BTNH")
+
+
+def tokamax_packed(q, k, v, seg):
+    """tokamax's Mosaic GPU kernel on packed rows: causal, each query's keys starting at its
+    document's start (its public dot_product_attention takes only a dense boolean mask)."""
+    from tokamax._src.ops.attention import api, base
+    doc_start, _ = document_bounds(seg)
+    return api.IMPLEMENTATIONS["mosaic_gpu"](
+        q, k, v, mask=base.Mask(k_start=doc_start[:, None, :], is_causal=True),
+        logits_scale=q.shape[-1] ** -0.5)
 
 
 def _import_tokamax():

@@ -22,3 +22,27 @@ def allowed_pairs(segment_ids, batch, seq):
         return batch * seq * seq / 2
     lengths = [np.bincount(np.asarray(row))[1:] for row in segment_ids]
     return float(sum((l * (l + 1) // 2).sum() for l in lengths))
+
+
+def document_offsets(segment_ids):
+    """cuDNN's packed ("THD") description of rows of consecutive documents.
+
+    Returns numpy int32 (offsets [B, M+1], lengths [B, M]): each document's start position
+    in its row and its length, for M = the most documents in a row, the unused entries -1,
+    as jax's private cuDNN API asks (`jax._src.cudnn.fused_attention_stablehlo.
+    dot_product_attention(q_offsets=, q_seqlen=)`; its own test pads offsets the same way).
+    The ids must be concrete (the bench closes over them) and each document contiguous.
+    """
+    ids = np.asarray(segment_ids)
+    starts = [np.flatnonzero(np.diff(row, prepend=row[0] - 1)) for row in ids]
+    for b, (row, s) in enumerate(zip(ids, starts)):
+        if len(np.unique(row)) != len(s):
+            raise ValueError(f"row {b}: a segment id occurs in more than one run of positions; "
+                             "the packed layout needs each document contiguous")
+    most = max(len(s) for s in starts)
+    offsets = np.full((len(ids), most + 1), -1, np.int32)
+    lengths = np.full((len(ids), most), -1, np.int32)
+    for b, s in enumerate(starts):
+        offsets[b, :len(s)] = s
+        lengths[b, :len(s)] = np.diff(np.append(s, ids.shape[1]))
+    return offsets, lengths
