@@ -214,7 +214,7 @@ def _attention_bwd(sm_scale, interpret, residuals, do):
                                           interpret=interpret)
 
     auto = blocks.backward == "auto"
-    if blocks.backward == "split" or (auto and q.shape[-1] != mgpu_backward_fused.HEAD_DIM):
+    if blocks.backward == "split" or (auto and q.shape[-1] not in mgpu_backward_fused.AUTO_HEAD_DIMS):
         dq, dk, dv = split()
     elif blocks.backward == "fused":
         dq, dk, dv = fused()

@@ -18,13 +18,19 @@ thread; at 240/24, none (bench/ptxas_report). The other split of dQ, each warpgr
 keys with twice the reduce-adds, measured 4% slower than this one ("keys", NOTES.md v6 and v7)
 and was removed.
 
+At head_dim 64 half of dQ's columns would split K's 64-wide swizzle tile, so there each
+warpgroup computes all of dQ's columns from its own keys instead,
+  dQ += dS [64 queries, its 64 keys] K[its keys, :],
+and both reduce-add them into the same rows: the same 16 KB per warpgroup and block as at
+head_dim 128, and no rendezvous (a warpgroup reads only its own dS^T and K).
+
 Both warpgroups compute every query block [lo, hi) of their tile (the dQ step needs both
 halves of dS), so the trimmed own ranges of block_math.block_bounds are not used; the
-masks cover what trimming would skip. head_dim 128 only (each warpgroup's dQ columns are one
-64-wide swizzle tile of K); mgpu_backward's split kernels serve head_dim 64.
+masks cover what trimming would skip.
 
 In the interpreter, which has no TMA reductions, the reduce-add is a read-add-write
-(the interpreter runs programs one after another, and the two warpgroups' columns differ).
+(the interpreter runs programs one after another; at head_dim 128 the two warpgroups'
+columns differ, at 64 they take turns).
 """
 import functools
 
@@ -39,7 +45,9 @@ from dsllm.kernels import mgpu_common as mc
 from dsllm.kernels.mgpu_backward import (common_kwargs, probs_and_dlogits, produce_query_blocks,
                                          store_dk_dv)
 
-HEAD_DIM = 128
+HEAD_DIMS = (64, 128)
+# The head dims where Blocks(backward="auto") may pick this kernel (where it was measured faster).
+AUTO_HEAD_DIMS = (128,)
 # Registers per consumer warpgroup and for the producer (2 x 240 + 24 per thread x 128 threads
 # fits the SM's 64K): at 240 ptxas keeps everything in registers (ptxas_report).
 COMPUTE_REGISTERS = 240
@@ -48,6 +56,12 @@ MEMORY_REGISTERS = 24
 # most this fraction: dense causal rows visit 1.5% more (fused measured +6%), the bench's
 # packed rows of ~512-token documents 9.8% more (fused measured -7%).
 MAX_EXTRA_BLOCKS = 0.05
+
+
+def dq_by_columns(head_dim):
+    """Whether each warpgroup computes half of dQ's columns from both warpgroups' dS^T (head_dim
+    128: its half is one 64-wide swizzle tile of K) rather than all of them from its own."""
+    return head_dim > 64
 
 
 def use_fused(dkv_bounds):
@@ -89,8 +103,9 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
         plgpu.barrier_wait(v_bars.at[wg])
 
         D = k_smem.shape[1]
-        width = D // mc.COMPUTE_WGS
-        cols = pl.ds(wg * width, width)   # this warpgroup's dQ columns
+        by_columns = dq_by_columns(D)
+        width = D // mc.COMPUTE_WGS if by_columns else D
+        cols = pl.ds(wg * width if by_columns else 0, width)   # this warpgroup's dQ columns
         scale2 = sm_scale * bm.LOG2E
         dk = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
         dv = plgpu.layout_cast(jnp.zeros((bkv, D), jnp.float32), mc.WGMMA)
@@ -110,15 +125,19 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
                 p, ds = p.astype(do_smems.dtype), ds.astype(q_smems.dtype)
                 ds_pair.at[wg][...] = ds
                 plgpu.commit_smem()   # the dS^T writes, before a wgmma reads them
+            # dQ's operands: both warpgroups' dS^T and K (by columns), or this one's
+            chunks = pl.ds(mc.per_step(0 if by_columns else wg, qi),
+                           mc.COMPUTE_WGS if by_columns else 1)
             with mc.scope("accumulate", mc.BLOCKS):
                 dv, dk, dq = _accumulate(dv, p, do_smems.at[slot], dk, ds, q_smems.at[slot],
-                                         ds_pair, k_smems.at[pl.ds(mc.per_step(0, qi), 2)],
-                                         ds_written, cols, interpret=interpret)
+                                         ds_pair.at[chunks], k_smems.at[chunks],
+                                         ds_written if by_columns else None, cols,
+                                         interpret=interpret)
             plgpu.barrier_arrive(consumed.at[slot])
             with mc.scope("reduce_add", mc.BLOCKS):
                 _reduce_add(dq, dq_smems.at[wg], dq_bars.at[wg],
                             dq_acc_ref.at[b, pl.ds(qi * bq, bq), kv_head * groups + g, cols],
-                            interpret=interpret)
+                            interpret=interpret, turns=None if by_columns else (wg, ds_written))
             return dk, dv
 
         def head_fn(g, carry):
@@ -126,7 +145,8 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
                                   carry)
 
         dk, dv = lax.fori_loop(0, groups, head_fn, (dk, dv))
-        mc.sync(ds_written)   # the other warpgroup's last dQ matmul has read our K
+        if by_columns:
+            mc.sync(ds_written)   # the other warpgroup's last dQ matmul has read our K
         store_dk_dv(dk * sm_scale, dv, k_smem, v_smem, dk_ref.at[b, rows, kv_head],
                     dv_ref.at[b, rows, kv_head])
 
@@ -140,16 +160,18 @@ def _kernel(q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, q_start_ref, q_end_
 def _accumulate(dv, p, do_smem, dk, ds, q_smem, ds_smem, k_smem, ds_written, cols, *,
                 interpret):
     """(dv + P^T dO, dk + dS^T Q, dQ[:, cols] = sum_c dS_c K_c[:, cols]) over the n key
-    chunks of ds_smem [n, keys, queries] (dS^T, both warpgroups') and k_smem [n, keys, D].
-    The dQ matmul waits for the rendezvous on ds_written (the other warpgroup has written its
-    dS^T), which the dV and dK matmuls overlap."""
+    chunks of ds_smem [n, keys, queries] (dS^T) and k_smem [n, keys, D]: both warpgroups'
+    (head_dim 128), or this one's (64, ds_written None). With both, the dQ matmul waits for
+    the rendezvous on ds_written (the other warpgroup has written its dS^T), which the dV and
+    dK matmuls overlap."""
     shape = (q_smem.shape[0], cols.size)
     n = ds_smem.shape[0]
+    rendezvous = (lambda: None) if ds_written is None else (lambda: mc.sync(ds_written))
     if interpret:
         dot = lambda a, b: jnp.dot(a, b, preferred_element_type=jnp.float32)
         dv = dv + dot(p, do_smem[...])
         dk = dk + dot(ds, q_smem[...])
-        mc.sync(ds_written)
+        rendezvous()
         dq = sum(dot(ds_smem[c].T, k_smem[c, :, cols]) for c in range(n))
         return dv, dk, dq
 
@@ -157,7 +179,7 @@ def _accumulate(dv, p, do_smem, dk, ds, q_smem, ds_smem, k_smem, ds_written, col
         dv_ref, dk_ref = refs
         plgpu.wgmma(dv_ref, p, do_smem)
         plgpu.wgmma(dk_ref, ds, q_smem)
-        mc.sync(ds_written)
+        rendezvous()
     # dV and dK are awaited before the dQ matmul is issued: the registers of P^T and dS^T
     # (their operands) are then free for dQ's accumulator. Issued together, the kernel
     # spilled (ptxas: 550-750 bytes per thread).
@@ -170,16 +192,26 @@ def _accumulate(dv, p, do_smem, dk, ds, q_smem, ds_smem, k_smem, ds_written, col
     return dv, dk, pl.run_scoped(dq_body, plgpu.ACC(shape, jnp.float32))
 
 
-def _reduce_add(dq, stage, bar, dst, *, interpret):
-    """dst += dq (fp32) by a TMA reduce-add through the SMEM `stage`."""
+def _reduce_add(dq, stage, bar, dst, *, interpret, turns=None):
+    """dst += dq (fp32) by a TMA reduce-add through the SMEM `stage`. turns = (this
+    warpgroup, a barrier both arrive on) when both add into the same dst: the interpreter's
+    read-add-writes then take turns."""
     plgpu.wait_smem_to_gmem(0, wait_read_only=True)   # the last reduce-add has read the stage
     if interpret:   # no TMA reductions in the interpreter: read, add, write
-        plgpu.copy_gmem_to_smem(dst, stage, bar)
-        plgpu.barrier_wait(bar)
-        stage[...] = stage[...] + dq
-        plgpu.commit_smem()
-        plgpu.copy_smem_to_gmem(stage, dst)
-        plgpu.wait_smem_to_gmem(0)
+        def read_add_write():
+            plgpu.copy_gmem_to_smem(dst, stage, bar)
+            plgpu.barrier_wait(bar)
+            stage[...] = stage[...] + dq
+            plgpu.commit_smem()
+            plgpu.copy_smem_to_gmem(stage, dst)
+            plgpu.wait_smem_to_gmem(0)
+        if turns is None:
+            read_add_write()
+            return
+        wg, barrier = turns
+        for turn in range(mc.COMPUTE_WGS):
+            mc.sync(barrier)
+            pl.when(wg == turn)(read_add_write)
         return
     stage[...] = dq
     plgpu.commit_smem()
@@ -189,8 +221,8 @@ def _reduce_add(dq, stage, bar, dst, *, interpret):
 def dkv_dq(q, k, v, do, lse, delta, q_start, q_end, bounds, *, sm_scale, blocks, interpret):
     """(dQ, dK, dV) in one kernel; bounds = plan.AttentionPlan.dkv_bounds."""
     B, S, H, D = q.shape
-    if D != HEAD_DIM:
-        raise ValueError(f"the fused backward needs head_dim {HEAD_DIM}, got {D}: use "
+    if D not in HEAD_DIMS:
+        raise ValueError(f"the fused backward needs a head_dim in {HEAD_DIMS}, got {D}: use "
                          f"Blocks(backward='split')")
     K = k.shape[2]
     groups = H // K
@@ -210,8 +242,8 @@ def dkv_dq(q, k, v, do, lse, delta, q_start, q_end, bounds, *, sm_scale, blocks,
             plgpu.SMEM((stages, bq), jnp.float32),
             plgpu.SMEM((stages, bq), jnp.float32),
             mc.tiled_smem((2, mc.COMPUTE_WGS, bkv, bq), q.dtype),   # dS^T of two steps, both wgs
-            plgpu.SMEM((mc.COMPUTE_WGS, bq, D // mc.COMPUTE_WGS), jnp.float32,
-                       transforms=f32_tiled),                        # dQ stages
+            plgpu.SMEM((mc.COMPUTE_WGS, bq, D // mc.COMPUTE_WGS if dq_by_columns(D) else D),
+                       jnp.float32, transforms=f32_tiled),           # dQ stages
             plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),
             plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),
             plgpu.Barrier(num_barriers=stages),
@@ -219,7 +251,7 @@ def dkv_dq(q, k, v, do, lse, delta, q_start, q_end, bounds, *, sm_scale, blocks,
             plgpu.Barrier(num_barriers=stages),
             plgpu.Barrier(num_barriers=stages),
             plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS, num_barriers=stages),
-            plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS),                         # ds_written
+            plgpu.Barrier(num_arrivals=mc.COMPUTE_WGS),   # ds_written (at 64, interpreter turns)
             plgpu.Barrier(num_barriers=mc.COMPUTE_WGS),                         # interpreter only
         ),
         grid=(K, S // (mc.COMPUTE_WGS * bkv), B),
