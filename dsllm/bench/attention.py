@@ -8,6 +8,7 @@ Shapes (bf16, head_dim 128 unless said, causal):
   3. B4 S4096 H32, packed rows of about 8 documents of mixed lengths
   4. (only when asked for) B2 S8192 H64, 8 KV heads, packed rows of about 16 documents
   5. (only when asked for) B4 S4096 H64 D64 (shape 1's FLOPs at head_dim 64)
+  6. (only when asked for) B4 S4096 H64 D64, 16 KV heads, packed rows of about 8 documents
 On packed rows cuDNN runs its packed ("THD") layout through jax's private API and tokamax
 its per-row key start.
 Prints forward and forward+backward TFLOP/s: forward = 4 * D * H * (allowed query-key
@@ -72,6 +73,8 @@ SHAPES = {
     "4": (2, 8192, 64, 8, 128, 16),
     # (--shapes=5) head_dim 64 at shape 1's FLOPs: the split backward's dK/dV kernels there
     "5": (4, 4096, 64, 64, 64, 0),
+    # (--shapes=6) head_dim 64 with GQA 4 on packed rows of ~8 documents
+    "6": (4, 4096, 64, 16, 64, 8),
 }
 VARIANT_BLOCKS = {
     "bkv64": Blocks(block_kv=64),
@@ -99,7 +102,8 @@ EXTRA_CHECKS = {
     "d64_noncausal_plain": (1, 1024, 4, 2, 64, 0, False),
 }
 SMALL_SHAPES = {"1": (1, 256, 2, 2, 64, 0), "2": (1, 256, 4, 1, 64, 0), "3": (1, 256, 2, 2, 64, 4),
-                "4": (1, 256, 4, 1, 64, 4), "5": (1, 256, 2, 2, 64, 0)}
+                "4": (1, 256, 4, 1, 64, 4), "5": (1, 256, 2, 2, 64, 0),
+                "6": (1, 256, 4, 1, 64, 4)}
 
 
 def implementations(packed, variants):
