@@ -213,8 +213,7 @@ def _attention_bwd(sm_scale, interpret, residuals, do):
                                           plan.dkv_bounds, sm_scale=sm_scale, blocks=blocks,
                                           interpret=interpret)
 
-    auto = blocks.backward == "auto"
-    if blocks.backward == "split" or (auto and q.shape[-1] not in mgpu_backward_fused.AUTO_HEAD_DIMS):
+    if blocks.backward == "split":
         dq, dk, dv = split()
     elif blocks.backward == "fused":
         dq, dk, dv = fused()

@@ -12,7 +12,8 @@ row arrive in a varying order (fp32 sums, differences at rounding level).
 
 Measured on the H200 (NOTES.md v7): +6% forward+backward against the split kernels on dense
 causal rows (B4 S4096 H32 D128), -7% on packed rows of ~512-token documents, where its
-untrimmed query blocks are 10% more work (see use_fused). It runs with its own register split
+untrimmed query blocks are 10% more work (see use_fused). At head_dim 64 (v13): +1.2% on dense
+rows (B4 S4096 H64), -1.3% on packed ones (GQA 4, ~8 documents a row). It runs with its own register split
 (COMPUTE_REGISTERS, MEMORY_REGISTERS): at mgpu_common's 232/40, ptxas spills 52 bytes per
 thread; at 240/24, none (bench/ptxas_report). The other split of dQ, each warpgroup its own
 keys with twice the reduce-adds, measured 4% slower than this one ("keys", NOTES.md v6 and v7)
@@ -46,8 +47,6 @@ from dsllm.kernels.mgpu_backward import (common_kwargs, probs_and_dlogits, produ
                                          store_dk_dv)
 
 HEAD_DIMS = (64, 128)
-# The head dims where Blocks(backward="auto") may pick this kernel (where it was measured faster).
-AUTO_HEAD_DIMS = (128,)
 # Registers per consumer warpgroup and for the producer (2 x 240 + 24 per thread x 128 threads
 # fits the SM's 64K): at 240 ptxas keeps everything in registers (ptxas_report).
 COMPUTE_REGISTERS = 240

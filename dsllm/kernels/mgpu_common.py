@@ -60,10 +60,10 @@ class Blocks:
     # own rows (block_math.block_bounds(trim=True)); in the forward and dQ, only the needed
     # half of its first and last block.
     trim_blocks: bool = True
-    # The backward: "fused" (mgpu_backward_fused: dK, dV and dQ in one kernel, head_dim 128
-    # only), "split" (mgpu_backward: a dQ kernel and a dK/dV kernel), or "auto": fused for
-    # head_dim 128 when the plan's blocks make it the faster one (mgpu_backward_fused.use_fused,
-    # decided on the device from the segment ids), else split. The split kernels are bitwise
+    # The backward: "fused" (mgpu_backward_fused: dK, dV and dQ in one kernel), "split"
+    # (mgpu_backward: a dQ kernel and a dK/dV kernel), or "auto": fused when the plan's blocks
+    # make it the faster one (mgpu_backward_fused.use_fused, decided on the device from the
+    # segment ids), else split. The split kernels are bitwise
     # deterministic; the fused one is not (its dQ reduce-adds arrive in varying order).
     backward: str = "auto"
     # Diagnostic only: apply the mask on every block (no unmasked fast path), to

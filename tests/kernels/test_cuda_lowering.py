@@ -30,9 +30,9 @@ def _mosaic_calls(head_dim, blocks):
 def test_forward_and_backward_lower_for_cuda(head_dim, persistent_forward):
     # (Blocks.trim_blocks changes only the plan's bounds, which are data: the kernels are the same.)
     blocks = Blocks(persistent_forward=persistent_forward)
-    # forward, dQ, dK/dV; for head_dim 128 also the fused backward, the other branch of the
-    # cond that picks one (Blocks.backward "auto")
-    assert _mosaic_calls(head_dim, blocks) == (4 if head_dim == 128 else 3)
+    # forward, dQ, dK/dV and the fused backward, the other branch of the cond that picks one
+    # (Blocks.backward "auto")
+    assert _mosaic_calls(head_dim, blocks) == 4
 
 
 @pytest.mark.parametrize("backward, calls", [("fused", 2), ("split", 3)])

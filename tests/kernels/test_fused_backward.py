@@ -3,7 +3,6 @@
 Its TMA reduce-add is a read-add-write there (the interpreter has none); the compiled
 kernel is checked by the bench on the GPU (`--variants=fused`).
 """
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
