@@ -12,12 +12,12 @@ row arrive in a varying order (fp32 sums, differences at rounding level).
 
 Measured on the H200 (NOTES.md v7): +6% forward+backward against the split kernels on dense
 causal rows (B4 S4096 H32 D128), -7% on packed rows of ~512-token documents, where its
-untrimmed query blocks are 10% more work (see use_fused). At head_dim 64 (v13): +1.2% on dense
-rows (B4 S4096 H64), -1.3% on packed ones (GQA 4, ~8 documents a row). It runs with its own register split
-(COMPUTE_REGISTERS, MEMORY_REGISTERS): at mgpu_common's 232/40, ptxas spills 52 bytes per
-thread; at 240/24, none (bench/ptxas_report). The other split of dQ, each warpgroup its own
-keys with twice the reduce-adds, measured 4% slower than this one ("keys", NOTES.md v6 and v7)
-and was removed.
+untrimmed query blocks are 10% more work (see use_fused). At head_dim 64 (v13): +1.2% on
+dense rows (B4 S4096 H64), -1.3% on packed ones (GQA 4, ~8 documents a row). It runs with its
+own register split (COMPUTE_REGISTERS, MEMORY_REGISTERS): at mgpu_common's 232/40, ptxas
+spills 52 bytes per thread; at 240/24, none (bench/ptxas_report). At head_dim 128 the other
+split of dQ, each warpgroup its own keys with twice the reduce-adds, measured 4% slower than
+this one ("keys", NOTES.md v6 and v7); it is what head_dim 64 runs (below).
 
 At head_dim 64 half of dQ's columns would split K's 64-wide swizzle tile, so there each
 warpgroup computes all of dQ's columns from its own keys instead,
