@@ -71,7 +71,7 @@ SHAPES = {
     "3": (4, 4096, 32, 32, 128, 8),
     # not in the issue's list (--shapes=4): the 67B's GQA on packed rows of ~16 documents
     "4": (2, 8192, 64, 8, 128, 16),
-    # (--shapes=5) head_dim 64 at shape 1's FLOPs: the split backward's dK/dV kernels there
+    # (--shapes=5) head_dim 64 at shape 1's FLOPs (the scaling studies' small models use 64)
     "5": (4, 4096, 64, 64, 64, 0),
     # (--shapes=6) head_dim 64 with GQA 4 on packed rows of ~8 documents
     "6": (4, 4096, 64, 16, 64, 8),
