@@ -83,6 +83,8 @@ VARIANT_BLOCKS = {
     "maskall": Blocks(mask_all_blocks=True),   # diagnostic: what masking every block costs
     # the forward with one program per tile instead of the persistent forward
     "pertile": Blocks(persistent_forward=False),
+    # the persistent forward's items dealt in a fixed snake instead of taken dynamically
+    "static": Blocks(item_deal="static"),
     # every warpgroup visiting its whole tile's blocks, and no half blocks
     "notrim": Blocks(trim_blocks=False),
     # the backward forced to one kind (the default picks per call: Blocks.backward)
