@@ -178,9 +178,11 @@ def forward(q, k, v, kv_start, kv_end, table, *, sm_scale, blocks, max_programs,
     bq, bkv, stages = blocks.block_q, blocks.block_kv, blocks.stages
     n_items = table.shape[0] * H
     programs = sched.num_programs(n_items, max_programs)
+    # The table follows the configured deal (the interpreter runs the dynamic deal's table
+    # with static tickets); the tickets are atomic only when compiled.
+    tail = sched.TAIL_WAVES * programs if blocks.item_deal == "dynamic" else 0
+    items = sched.item_table(table, tiles=S // (W * bq), heads=H, tail=tail)
     dynamic = blocks.item_deal == "dynamic" and not interpret
-    items = sched.item_table(table, tiles=S // (W * bq), heads=H,
-                             tail=sched.TAIL_WAVES * programs if dynamic else 0)
     operands = (q, k, v, kv_start, kv_end, items)
     if dynamic:   # the ticket counter: a fresh zero per call, written in place by the kernel
         operands += (jax.new_ref(jnp.zeros((1,), jnp.int32)),)
