@@ -56,6 +56,12 @@ class Blocks:
     # the hardware balanced per-tile programs) or "static" (dealt in a snake, schedule.
     # work_item). The interpreter always deals statically: it cannot run the atomic.
     item_deal: str = "dynamic"
+    # Diagnostics of the dynamic deal (NOTES.md v14): waves of items at the end of the item
+    # table sorted heaviest first (schedule.TAIL_WAVES), and the producer taking each ticket a
+    # whole item ahead (when the item before is started) instead of after the item before's
+    # last K/V block is issued.
+    tail_waves: int = sched.TAIL_WAVES
+    ticket_early: bool = False
     # The split backward's dK/dV kernel: "persistent" (mgpu_backward_persistent: one program
     # per SM looping over (row, key tile, KV head) items), "per_tile" (mgpu_backward.dkv: one
     # program per key tile, which the hardware balances), or "auto": persistent when each KV

@@ -34,7 +34,8 @@ Q_SLOTS = 2   # items whose inputs are resident at once: the running one and the
 
 
 def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, items_ref, *rest,
-            bq, bkv, stages, groups, n_items, programs, sm_scale, dynamic, interpret):
+            bq, bkv, stages, groups, n_items, programs, sm_scale, dynamic, ticket_early,
+            interpret):
     if dynamic:
         counter_ref, *rest = rest
     (o_ref, lse_ref,
@@ -119,7 +120,7 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, items_ref, *rest,
 
         @mc.scope("item")
         def item_fn(carry):
-            step, ring_step, j = carry
+            step, ring_step, j, j_next = carry
             with mc.scope("read_table"):
                 b, t, lo, hi = (items_ref[j, i] for i in range(sched.TABLE_FIXED))
                 h = items_ref[j, sched.HEAD_COL]
@@ -129,6 +130,8 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, items_ref, *rest,
                 inputs, items_ref, j, kv_start_ref, kv_end_ref, b=b, t=t, slot=qslot, chunk_rows=bq,
                 per_chunk=lambda c, rows, wslot: plgpu.copy_gmem_to_smem(
                     q_ref.at[b, rows, h], q_smems.at[qslot, c], q_bars.at[wslot]))
+            if ticket_early:   # item step + 2's, a whole item ahead of its use
+                j_next, j_after = ticket(step + 2), j_next
 
             kv_head = lax.div(h, groups)
 
@@ -144,12 +147,15 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, items_ref, *rest,
                     plgpu.copy_gmem_to_smem(ref.at[b, cols, kv_head], smems.at[slot], bars.at[slot])
                 return ring_step + 1
             ring_step = lax.fori_loop(lo, hi, block_fn, ring_step)
+            if ticket_early:
+                return step + 1, ring_step, j_after, j_next
             # Taken after this item's last K/V block is issued: the consumers are then about
             # `stages` blocks from its end, and the atomic's round trip hides under them.
-            return step + 1, ring_step, ticket(step + 1)
+            return step + 1, ring_step, ticket(step + 1), j_next
 
-        n_steps, ring_steps, _ = lax.while_loop(lambda c: c[2] < n_items, item_fn,
-                                                (jnp.int32(0), jnp.int32(0), ticket(0)))
+        first = (ticket(0), ticket(1)) if ticket_early else (ticket(0), jnp.int32(0))
+        n_steps, ring_steps, _, _ = lax.while_loop(lambda c: c[2] < n_items, item_fn,
+                                                   (jnp.int32(0), jnp.int32(0)) + first)
         # The end row (head -1) into the next slot ends the consumers' loops.
         end_slot = lax.rem(n_steps, Q_SLOTS)
         wait_q_slot(n_steps)
@@ -180,7 +186,7 @@ def forward(q, k, v, kv_start, kv_end, table, *, sm_scale, blocks, max_programs,
     programs = sched.num_programs(n_items, max_programs)
     # The table follows the configured deal (the interpreter runs the dynamic deal's table
     # with static tickets); the tickets are atomic only when compiled.
-    tail = sched.TAIL_WAVES * programs if blocks.item_deal == "dynamic" else 0
+    tail = blocks.tail_waves * programs if blocks.item_deal == "dynamic" else 0
     items = sched.item_table(table, tiles=S // (W * bq), heads=H, tail=tail)
     dynamic = blocks.item_deal == "dynamic" and not interpret
     operands = (q, k, v, kv_start, kv_end, items)
@@ -188,7 +194,8 @@ def forward(q, k, v, kv_start, kv_end, table, *, sm_scale, blocks, max_programs,
         operands += (jax.new_ref(jnp.zeros((1,), jnp.int32)),)
     kernel = functools.partial(_kernel, bq=bq, bkv=bkv, stages=stages, groups=H // K,
                                n_items=n_items, programs=programs, sm_scale=sm_scale,
-                               dynamic=dynamic, interpret=bool(interpret))
+                               dynamic=dynamic, ticket_early=blocks.ticket_early,
+                               interpret=bool(interpret))
     return plgpu.kernel(
         kernel,
         out_type=(jax.ShapeDtypeStruct(q.shape, q.dtype),
