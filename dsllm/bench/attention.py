@@ -83,12 +83,6 @@ VARIANT_BLOCKS = {
     "maskall": Blocks(mask_all_blocks=True),   # diagnostic: what masking every block costs
     # the forward with one program per tile instead of the persistent forward
     "pertile": Blocks(persistent_forward=False),
-    # the persistent forward's items dealt in a fixed snake instead of taken dynamically
-    "static": Blocks(item_deal="static"),
-    # the dynamic deal without the sorted tail, with 8 waves sorted, with tickets an item ahead
-    "tail0": Blocks(tail_waves=0),
-    "tail8": Blocks(tail_waves=8),
-    "early": Blocks(ticket_early=True),
     # every warpgroup visiting its whole tile's blocks, and no half blocks
     "notrim": Blocks(trim_blocks=False),
     # the backward forced to one kind (the default picks per call: Blocks.backward)

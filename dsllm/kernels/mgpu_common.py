@@ -19,9 +19,6 @@ import jax
 import jax.numpy as jnp
 import jax.experimental.pallas as pl
 import jax.experimental.pallas.mosaic_gpu as plgpu
-from jax._src.lib.mlir import ir
-from jax._src.lib.mlir.dialects import arith, memref
-from jax.experimental.mosaic.gpu import utils as mgpu_utils
 
 from dsllm.kernels import block_math as bm
 from dsllm.kernels import schedule as sched
@@ -35,7 +32,6 @@ MEMORY_REGISTERS = 40    # registers left to the producer warpgroup
 COMPUTE_REGISTERS = 232  # registers given to each consumer warpgroup
 BACKWARDS = ("auto", "fused", "split")
 DKV_KERNELS = ("auto", "persistent", "per_tile")
-ITEM_DEALS = ("dynamic", "static")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,17 +47,6 @@ class Blocks:
     # over work items in schedule.py's order), or one program per tile (mgpu_forward). The
     # persistent one measured +7-8% forward on dense and packed rows (NOTES.md, v3).
     persistent_forward: bool = True
-    # How the persistent forward's programs get their work items: "dynamic" (each program takes
-    # the next item of schedule.item_table when it is ready for one, by an atomic counter, as
-    # the hardware balanced per-tile programs) or "static" (dealt in a snake, schedule.
-    # work_item). The interpreter always deals statically: it cannot run the atomic.
-    item_deal: str = "dynamic"
-    # Diagnostics of the dynamic deal (NOTES.md v14): waves of items at the end of the item
-    # table sorted heaviest first (schedule.TAIL_WAVES), and the producer taking each ticket a
-    # whole item ahead (when the item before is started) instead of after the item before's
-    # last K/V block is issued.
-    tail_waves: int = sched.TAIL_WAVES
-    ticket_early: bool = False
     # The split backward's dK/dV kernel: "persistent" (mgpu_backward_persistent: one program
     # per SM looping over (row, key tile, KV head) items), "per_tile" (mgpu_backward.dkv: one
     # program per key tile, which the hardware balances), or "auto": persistent when each KV
@@ -99,8 +84,6 @@ class Blocks:
             raise ValueError(f"Blocks.backward={self.backward!r}: use one of {BACKWARDS}")
         if self.dkv_kernel not in DKV_KERNELS:
             raise ValueError(f"Blocks.dkv_kernel={self.dkv_kernel!r}: use one of {DKV_KERNELS}")
-        if self.item_deal not in ITEM_DEALS:
-            raise ValueError(f"Blocks.item_deal={self.item_deal!r}: use one of {ITEM_DEALS}")
         if self.stages < 2:
             raise ValueError(f"Blocks.stages={self.stages} must be at least 2")
 
@@ -280,12 +263,10 @@ def issue_item_inputs(inputs, table_ref, j, start_ref, end_ref, *, b, t, slot, c
         per_chunk(c, rows, wslot)
 
 
-def read_item_inputs(inputs, slot, wg, *, row_awaited=False):
+def read_item_inputs(inputs, slot, wg):
     """A compute warpgroup's item from `slot`, awaited: (b, t, bounds, row_start, row_end) with
-    bounds its chunk's block_math.block_bounds row (the tile's lo, hi, then its own columns).
-    row_awaited: the caller has already waited for the slot's table row."""
-    if not row_awaited:
-        plgpu.barrier_wait(inputs.row_bars.at[slot])
+    bounds its chunk's block_math.block_bounds row (the tile's lo, hi, then its own columns)."""
+    plgpu.barrier_wait(inputs.row_bars.at[slot])
     row = inputs.row_smems.at[slot]
     b, t, lo, hi = (row[i] for i in range(sched.TABLE_FIXED))
     first = sched.TABLE_FIXED + sched.CHUNK_COLS * wg
@@ -296,29 +277,6 @@ def read_item_inputs(inputs, slot, wg, *, row_awaited=False):
     plgpu.barrier_wait(inputs.end_bars.at[wslot])
     row_end = load_vector(inputs.end_smems.at[slot, wg], WGMMA_ROW)
     return b, t, bounds, row_start, row_end
-
-
-@plgpu.inline_mgpu(arg_types=(plgpu.RefType(), plgpu.RefType()))
-def _fetch_add_one(ctx, counter, ticket_smem):
-    """counter[0] += 1 by one thread of the warpgroup; the old value into ticket_smem[0]."""
-    del ctx
-    i32 = ir.IntegerType.get_signless(32)
-    mgpu_utils.warpgroup_barrier()   # every thread has read the previous ticket
-    with mgpu_utils.single_thread(scope=mgpu_utils.ThreadSubset.WARPGROUP):
-        old = mgpu_utils.inline_ptx("atom.relaxed.gpu.global.add.u32 $0, [$1], $2;",
-                                    mgpu_utils.memref_ptr(counter), arith.constant(i32, 1),
-                                    result_types=i32, has_side_effects=True)
-        memref.store(old, ticket_smem, [arith.constant(ir.IndexType.get(), 0)])
-    mgpu_utils.warpgroup_barrier()   # ... and the new one is in SMEM for all of them
-
-
-def take_ticket(counter_ref, ticket_smem):
-    """The dynamic deal's next ticket: counter_ref[0] (GMEM int32, zero at launch) fetched and
-    incremented atomically, once per call by the calling warpgroup, returned to all its
-    threads through ticket_smem (SMEM (1,) int32). Compiled only: the interpreter cannot run
-    the inline PTX (Pallas Mosaic GPU has no fetch-and-add; plgpu.atomic_add returns nothing)."""
-    _fetch_add_one(counter_ref, ticket_smem)
-    return ticket_smem[0]
 
 
 def iota(shape, dim):

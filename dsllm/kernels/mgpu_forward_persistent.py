@@ -33,20 +33,23 @@ from dsllm.kernels.mgpu_forward import consume_tile
 Q_SLOTS = 2   # items whose inputs are resident at once: the running one and the next
 
 
-def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, items_ref, *rest,
-            bq, bkv, stages, groups, n_items, programs, sm_scale, dynamic, ticket_early,
+def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
+            o_ref, lse_ref,
+            q_smems, k_smems, v_smems, lse_smems, start_smems, end_smems, row_smems,
+            q_bars, start_bars, end_bars, row_bars, k_bars, v_bars,
+            k_consumed, v_consumed, q_consumed, schedule,
+            *, bq, bkv, stages, heads, groups, tiles, n_items, programs, sm_scale,
             interpret):
-    if dynamic:
-        counter_ref, *rest = rest
-    (o_ref, lse_ref,
-     q_smems, k_smems, v_smems, lse_smems, start_smems, end_smems, row_smems, ticket_smem,
-     q_bars, start_bars, end_bars, row_bars, k_bars, v_bars,
-     k_consumed, v_consumed, q_consumed, schedule) = rest
     W = mc.COMPUTE_WGS
     program = lax.axis_index("programs")
     wg = lax.axis_index("wg")
+    n_steps = sched.num_steps(program, n_items, programs)
     ring = (k_smems, v_smems, k_bars, v_bars, k_consumed, v_consumed)
     inputs = mc.ItemInputs(row_smems, row_bars, start_smems, start_bars, end_smems, end_bars)
+
+    def item(step):
+        w = sched.work_item(program, step, programs)
+        return sched.item_coords(w, tiles=tiles, heads=heads)
 
     @pl.when(wg < W)
     def _compute():
@@ -59,21 +62,13 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, items_ref, *rest,
             plgpu.wait_smem_to_gmem(0, wait_read_only=True)
             plgpu.barrier_arrive(q_consumed.at[lax.rem(step, Q_SLOTS)])
 
-        def next_head(step):
-            """The query head of this program's item `step` (its item-table row has landed in
-            the step's slot), or -1: no item left."""
-            qslot = lax.rem(step, Q_SLOTS)
-            plgpu.barrier_wait(row_bars.at[qslot])
-            return row_smems.at[qslot][sched.HEAD_COL]
-
         @mc.scope("item")
-        def item_fn(carry):
-            step, ring_step, h = carry
+        def item_fn(step, ring_step):
+            _, h = item(step)
             qslot = lax.rem(step, Q_SLOTS)
             wslot = qslot * W + wg
             with mc.scope("item_inputs"):
-                b, t, chunk_bounds, row_start, row_end = mc.read_item_inputs(
-                    inputs, qslot, wg, row_awaited=True)
+                b, t, chunk_bounds, row_start, row_end = mc.read_item_inputs(inputs, qslot, wg)
                 lo, hi = chunk_bounds[:2]
                 q_smem = q_smems.at[qslot, wg]
                 plgpu.barrier_wait(q_bars.at[wslot])
@@ -94,10 +89,9 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, items_ref, *rest,
                 plgpu.commit_smem()
                 plgpu.copy_smem_to_gmem(q_smem, o_ref.at[b, rows, h])
                 plgpu.copy_smem_to_gmem(lse_smems.at[wg], lse_ref.at[b, h, rows])
-            return step + 1, ring_step + hi - lo, next_head(step + 1)
+            return ring_step + hi - lo
 
-        n_steps, _, _ = lax.while_loop(lambda c: c[2] >= 0, item_fn,
-                                       (jnp.int32(0), jnp.int32(0), next_head(0)))
+        lax.fori_loop(0, n_steps, item_fn, jnp.int32(0))
         pl.when(n_steps > 0)(lambda: release_slot(n_steps - 1))
         pl.when(wg == 0)(lambda: mc.sync(schedule))
         plgpu.wait_smem_to_gmem(0)
@@ -106,32 +100,21 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, items_ref, *rest,
     def _memory():
         plgpu.set_max_registers(mc.MEMORY_REGISTERS, action="decrease")
 
-        def ticket(step):
-            """The item-table row of this program's `step` (n_items: the end row)."""
-            if dynamic:
-                return lax.min(mc.take_ticket(counter_ref, ticket_smem), n_items)
-            return sched.static_ticket(program, step, n_items, programs)
+        @mc.scope("item")
+        def item_fn(step, ring_step):
+            j, h = item(step)
+            with mc.scope("read_table"):
+                b, t, lo, hi = (table_ref[j, i] for i in range(sched.TABLE_FIXED))
+            qslot = lax.rem(step, Q_SLOTS)
 
-        def wait_q_slot(step):
             @pl.when(step >= Q_SLOTS)
             @mc.scope("wait_q_slot")
             def _():   # item step - 2's outputs have left this slot
-                plgpu.barrier_wait(q_consumed.at[lax.rem(step, Q_SLOTS)])
-
-        @mc.scope("item")
-        def item_fn(carry):
-            step, ring_step, j, j_next = carry
-            with mc.scope("read_table"):
-                b, t, lo, hi = (items_ref[j, i] for i in range(sched.TABLE_FIXED))
-                h = items_ref[j, sched.HEAD_COL]
-            qslot = lax.rem(step, Q_SLOTS)
-            wait_q_slot(step)
+                plgpu.barrier_wait(q_consumed.at[qslot])
             mc.issue_item_inputs(
-                inputs, items_ref, j, kv_start_ref, kv_end_ref, b=b, t=t, slot=qslot, chunk_rows=bq,
+                inputs, table_ref, j, kv_start_ref, kv_end_ref, b=b, t=t, slot=qslot, chunk_rows=bq,
                 per_chunk=lambda c, rows, wslot: plgpu.copy_gmem_to_smem(
                     q_ref.at[b, rows, h], q_smems.at[qslot, c], q_bars.at[wslot]))
-            if ticket_early:   # item step + 2's, a whole item ahead of its use
-                j_next, j_after = ticket(step + 2), j_next
 
             kv_head = lax.div(h, groups)
 
@@ -146,20 +129,9 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, items_ref, *rest,
                         plgpu.barrier_wait(consumed.at[slot])
                     plgpu.copy_gmem_to_smem(ref.at[b, cols, kv_head], smems.at[slot], bars.at[slot])
                 return ring_step + 1
-            ring_step = lax.fori_loop(lo, hi, block_fn, ring_step)
-            if ticket_early:
-                return step + 1, ring_step, j_after, j_next
-            # Taken after this item's last K/V block is issued: the consumers are then about
-            # `stages` blocks from its end, and the atomic's round trip hides under them.
-            return step + 1, ring_step, ticket(step + 1), j_next
+            return lax.fori_loop(lo, hi, block_fn, ring_step)
 
-        first = (ticket(0), ticket(1)) if ticket_early else (ticket(0), jnp.int32(0))
-        n_steps, ring_steps, _, _ = lax.while_loop(lambda c: c[2] < n_items, item_fn,
-                                                   (jnp.int32(0), jnp.int32(0)) + first)
-        # The end row (head -1) into the next slot ends the consumers' loops.
-        end_slot = lax.rem(n_steps, Q_SLOTS)
-        wait_q_slot(n_steps)
-        plgpu.copy_gmem_to_smem(items_ref.at[n_items], row_smems.at[end_slot], row_bars.at[end_slot])
+        ring_steps = lax.fori_loop(0, n_steps, item_fn, jnp.int32(0))
 
         # Await the releases not awaited above: each phase of a barrier this thread
         # waits on must be observed (the interpreter checks it at deallocation).
@@ -169,32 +141,24 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, items_ref, *rest,
             plgpu.barrier_wait(k_consumed.at[slot])
             plgpu.barrier_wait(v_consumed.at[slot])
 
-        @pl.loop(lax.max(n_steps - 1, 0), n_steps)   # steps up to n_steps - 2: wait_q_slot
+        @pl.loop(lax.max(n_steps - Q_SLOTS, 0), n_steps)
         def _drain_q(step):
             plgpu.barrier_wait(q_consumed.at[lax.rem(step, Q_SLOTS)])
 
 
 def forward(q, k, v, kv_start, kv_end, table, *, sm_scale, blocks, max_programs, interpret):
     """As mgpu_forward.forward, with the tile table (schedule.tile_table of the forward's
-    block bounds) given; at most max_programs programs (the number of SMs). The items are
-    dealt as blocks.item_deal says, statically in the interpreter."""
+    block bounds) given; at most max_programs
+    programs (the number of SMs)."""
     B, S, H, D = q.shape
     K = k.shape[2]
     W = mc.COMPUTE_WGS
     bq, bkv, stages = blocks.block_q, blocks.block_kv, blocks.stages
     n_items = table.shape[0] * H
     programs = sched.num_programs(n_items, max_programs)
-    # The table follows the configured deal (the interpreter runs the dynamic deal's table
-    # with static tickets); the tickets are atomic only when compiled.
-    tail = blocks.tail_waves * programs if blocks.item_deal == "dynamic" else 0
-    items = sched.item_table(table, tiles=S // (W * bq), heads=H, tail=tail)
-    dynamic = blocks.item_deal == "dynamic" and not interpret
-    operands = (q, k, v, kv_start, kv_end, items)
-    if dynamic:   # the ticket counter: a fresh zero per call, written in place by the kernel
-        operands += (jax.new_ref(jnp.zeros((1,), jnp.int32)),)
-    kernel = functools.partial(_kernel, bq=bq, bkv=bkv, stages=stages, groups=H // K,
+    kernel = functools.partial(_kernel, bq=bq, bkv=bkv, stages=stages, heads=H, groups=H // K,
+                               tiles=S // (W * bq),
                                n_items=n_items, programs=programs, sm_scale=sm_scale,
-                               dynamic=dynamic, ticket_early=blocks.ticket_early,
                                interpret=bool(interpret))
     return plgpu.kernel(
         kernel,
@@ -207,8 +171,7 @@ def forward(q, k, v, kv_start, kv_end, table, *, sm_scale, blocks, max_programs,
             plgpu.SMEM((W, bq), jnp.float32),
             plgpu.SMEM((Q_SLOTS, W, bq), jnp.int32),
             plgpu.SMEM((Q_SLOTS, W, bq), jnp.int32),
-            plgpu.SMEM((Q_SLOTS, sched.TABLE_ROW_INTS), jnp.int32),
-            plgpu.SMEM((1,), jnp.int32),
+            plgpu.SMEM((Q_SLOTS, table.shape[1]), jnp.int32),
             plgpu.Barrier(num_barriers=Q_SLOTS * W),
             plgpu.Barrier(num_barriers=Q_SLOTS * W),
             plgpu.Barrier(num_barriers=Q_SLOTS * W),
@@ -226,4 +189,4 @@ def forward(q, k, v, kv_start, kv_end, table, *, sm_scale, blocks, max_programs,
         thread_name="wg",
         compiler_params=mc.compiler_params(),
         interpret=interpret,
-    )(*operands)
+    )(q, k, v, kv_start, kv_end, table)

@@ -36,18 +36,6 @@ CHUNK_COLS = len(bm.BOUNDS) - 2
 # (With the 8 columns of 2 chunks it started 32 bytes in: CUDA_ERROR_MISALIGNED_ADDRESS on the
 # H200, which neither the interpreter nor the lowering checks.)
 TABLE_ROW_INTS = 32
-# The persistent forward's item table (item_table) keeps an item's query head in a row's
-# last column; -1 there marks the row after the last item (no item left).
-HEAD_COL = TABLE_ROW_INTS - 1
-# The dynamic deal takes items in table order, one at a time as programs free up (greedy),
-# which balances only if the list ends with its lightest items: the table's last
-# TAIL_WAVES * programs items are sorted heaviest first. A cost model of the greedy deal (per
-# item: its blocks + 1.5-2.5; NOTES.md v14) puts shape 1 / 3 at 0.97 / 0.96 of balanced with
-# no sorted tail (the (row, head) groups' sawtooth ends on heavy items), 0.982 / 0.983 with 2
-# waves sorted, 0.995 / 0.990 with 4, 0.997 / 0.992 with 8; the sorted tail mixes K/V of
-# ~4 waves of groups in L2 (16 at shape 1, 32 MB), where all items sorted measured 16% slower
-# (v3).
-TAIL_WAVES = 4
 
 
 def tile_table(bounds, chunks_per_tile):
@@ -66,41 +54,12 @@ def tile_table(bounds, chunks_per_tile):
     per_chunk = per_tile[:, :, :, 2:].reshape(B, T, CHUNK_COLS * chunks_per_tile)
     table = jnp.concatenate([b, t, per_tile[:, :, 0, :2], per_chunk], axis=-1)
     table = table.reshape(B * T, TABLE_FIXED + CHUNK_COLS * chunks_per_tile).astype(jnp.int32)
-    if table.shape[1] > HEAD_COL:   # the item table's head takes the last column
+    if table.shape[1] > TABLE_ROW_INTS:
         raise ValueError(f"{chunks_per_tile} chunks per tile do not fit a {TABLE_ROW_INTS}-int table row")
     table = jnp.pad(table, ((0, 0), (0, TABLE_ROW_INTS - table.shape[1])))
     cost = table[:, 3] - table[:, 2]
     cost = cost - table[:, 0] * (jnp.max(cost) + 1)   # batch row first, then cost: one sort key
     return table[jnp.argsort(-cost, stable=True)]
-
-
-def item_table(tile_table, *, tiles, heads, tail=0):
-    """[n_items + 1, TABLE_ROW_INTS] int32: the persistent forward's work items in the order
-    they are taken, each its tile's tile_table row with the query head in column HEAD_COL,
-    then one row with head -1 that ends every program's loop.
-
-    tiles: query tiles per batch row. Items are grouped by (batch row, head), each group's
-    tiles heaviest first: item w is tile-table row and head item_coords(w). The last `tail`
-    items are then re-sorted heaviest first (stable), for the dynamic deal (TAIL_WAVES).
-    """
-    n_items = tile_table.shape[0] * heads
-    w = jnp.arange(n_items, dtype=jnp.int32)
-    j, h = item_coords(w, tiles=tiles, heads=heads)
-    items = tile_table[j].at[:, HEAD_COL].set(h)
-    tail = min(tail, n_items)
-    if tail > 1:
-        last = items[n_items - tail:]
-        order = jnp.argsort(-(last[:, 3] - last[:, 2]), stable=True)
-        items = jnp.concatenate([items[:n_items - tail], last[order]])
-    end = jnp.zeros((1, TABLE_ROW_INTS), jnp.int32).at[0, HEAD_COL].set(-1)
-    return jnp.concatenate([items, end]).astype(jnp.int32)
-
-
-def static_ticket(program, step, n_items, programs):
-    """The static deal's item (row of item_table) for `program`'s `step`: work_item while the
-    program has steps left (num_steps), then n_items (the end row)."""
-    return jnp.where(step < num_steps(program, n_items, programs),
-                     work_item(program, step, programs), n_items)
 
 
 def item_coords(w, *, tiles, heads):

@@ -76,53 +76,6 @@ def test_items_cover_every_tile_and_head_once():
     assert [x[::2] for x in seen[:T]] == [(0, 0)] * T   # a (row, head) group's tiles are consecutive items
 
 
-@pytest.mark.parametrize("tail", [0, 7, 10_000])
-def test_item_table_lists_every_item_once_and_ends_with_the_end_row(tail):
-    B, S, H = 2, 1024, 3
-    _, table = _table(B, S, True)
-    T = S // (COMPUTE_WGS * 64)
-    n = B * T * H
-    items = np.asarray(sched.item_table(jnp.asarray(table), tiles=T, heads=H, tail=tail))
-    assert items.shape == (n + 1, sched.TABLE_ROW_INTS)
-    assert items[n, sched.HEAD_COL] == -1 and (items[n, :sched.HEAD_COL] == 0).all()
-    body = items[:n]
-    assert sorted(map(tuple, body[:, [0, 1, sched.HEAD_COL]])) == [
-        (b, t, h) for b in range(B) for t in range(T) for h in range(H)]
-    tile_rows = {(r[0], r[1]): r for r in table}
-    for row in body:   # each item is its tile's row, plus the head
-        np.testing.assert_array_equal(row[:sched.HEAD_COL], tile_rows[row[0], row[1]][:sched.HEAD_COL])
-    # the first n - tail items in item_coords order, the rest the same items heaviest first
-    plain = [(int(table[j, 0]), int(table[j, 1]), int(h))
-             for j, h in (sched.item_coords(w, tiles=T, heads=H) for w in range(n))]
-    keep = n - min(tail, n)
-    assert [tuple(r) for r in body[:keep, [0, 1, sched.HEAD_COL]]] == plain[:keep]
-    assert sorted(map(tuple, body[keep:, [0, 1, sched.HEAD_COL]])) == sorted(plain[keep:])
-    assert (np.diff(body[keep:, 3] - body[keep:, 2]) <= 0).all()
-
-
-def _greedy_balance(costs, programs):
-    """Mean over max program load when each item goes, in order, to the first program free."""
-    loads = np.zeros(programs)
-    for c in costs:
-        loads[np.argmin(loads)] += c
-    return loads.mean() / loads.max()
-
-
-def test_sorted_tail_balances_the_dynamic_deal():
-    # Shape 1 of the benchmark (B4 S4096 H32, dense causal): tile t visits t + 1 blocks, and an
-    # item costs ~2 blocks beyond them. Taken in order by whichever program is free, the
-    # (row, head) groups' sawtooth leaves the programs ~3% apart; sorting the last TAIL_WAVES
-    # waves brings them within 1%.
-    B, T, H, P = 4, 32, 32, 132
-    cost = np.tile(np.arange(T, 0, -1), B)
-    table = np.zeros((B * T, sched.TABLE_ROW_INTS), np.int32)
-    table[:, 0], table[:, 1], table[:, 3] = np.repeat(np.arange(B), T), np.tile(np.arange(T), B), cost
-    for tail, low, high in ((0, 0.95, 0.98), (sched.TAIL_WAVES * P, 0.99, 1.0)):
-        items = np.asarray(sched.item_table(jnp.asarray(table), tiles=T, heads=H, tail=tail))
-        balance = _greedy_balance(items[:-1, 3] - items[:-1, 2] + 2.0, P)
-        assert low <= balance <= high, (tail, balance)
-
-
 def test_snake_balances_the_programs():
     # Dense causal, shape 1 of the benchmark (B4 S4096 H32): tile t visits t + 1 blocks.
     B, T, H, P = 4, 32, 32, 132
