@@ -52,8 +52,9 @@ def test_interleaved_seconds_times_every_function_each_round_after_warming_the_f
         return f
 
     fns = {"slow": fn("slow", 0.004), "fast": fn("fast", 0.001)}
+    spans = []
     times = timing.interleaved_seconds(fns, (jnp.zeros(2),), rounds=3, warm_seconds=0.05,
-                                          iters=2, warmup=0, burst=1)
+                                          iters=2, warmup=0, burst=1, spans=spans)
     warm = len(calls) - 12                       # 3 rounds x 2 functions x 2 timed calls
     assert warm >= 5 and set(calls[:warm]) == {"slow"}   # 0.05 s of the first one, first
     assert calls[warm:] == (["slow"] * 2 + ["fast"] * 2) * 3   # each round, each in turn
@@ -61,6 +62,29 @@ def test_interleaved_seconds_times_every_function_each_round_after_warming_the_f
     assert all(s > f for s, f in zip(times["slow"], times["fast"]))
     ratios = timing.paired_ratios(times, "fast", "slow")   # fast's speed-up, per round
     assert len(ratios) == 3 and all(r > 1.5 for r in ratios)
+    # each timing's span, in order, in wall-clock seconds, one after the other
+    assert [(n, r) for n, r, _, _ in spans] == [(n, r) for r in range(3) for n in ("slow", "fast")]
+    assert all(s < e for _, _, s, e in spans) and all(
+        a[3] <= b[2] for a, b in zip(spans, spans[1:]))
+
+
+def test_clocks_by_timing_matches_samples_to_spans(tmp_path):
+    import datetime
+    from dsllm.bench import clocks
+    t0 = datetime.datetime(2026, 12, 1, 3, 40, 0)
+    lines = ["timestamp, clocks.current.sm [MHz], power.draw [W]"] + [
+        f"{(t0 + datetime.timedelta(seconds=0.5 * i)).strftime('%Y/%m/%d %H:%M:%S.%f')[:-3]}, "
+        f"{1500 + 10 * i} MHz, {600 + i}.00 W" for i in range(10)] + ["garbage line"]
+    path = tmp_path / "clocks.csv"
+    path.write_text("\n".join(lines))
+    samples = clocks.read_samples(path)
+    assert len(samples) == 10 and samples[3][1:] == (1530.0, 603.0)
+    start = t0.timestamp()
+    spans = [("a", 0, start - 0.1, start + 1.1), ("b", 0, start + 1.9, start + 2.6),
+             ("a", 1, start + 4.4, start + 4.6), ("c", 0, start + 10, start + 11)]
+    got = clocks.clocks_by_timing(samples, spans)
+    # a: samples 0, 1, 2 and 9; b: 4 and 5; c: none inside its span
+    assert got == {"a": (1515.0, 601.5, 4), "b": (1545.0, 604.5, 2)}
 
 
 def test_document_offsets_describe_packed_rows_for_cudnn():

@@ -283,10 +283,13 @@ def run_shape(name, results, save, variants):
             results[key + ".error"] = traceback.format_exc()[-3000:]
             print(f"{key}: ERROR\n{results[key + '.error']}", flush=True)
         save()
+    spans = []
     try:
         times = timing.interleaved_seconds(timed, (q, k, v), rounds=ROUNDS.value,
-                                           warm_seconds=WARM_SECONDS.value,
+                                           warm_seconds=WARM_SECONDS.value, spans=spans,
                                            iters=ITERS.value, warmup=WARMUP.value)
+        # when each timing ran (seconds since the epoch), for clock samples taken beside it
+        results[f"shape{name}.{'variant_' if variants else ''}spans"] = spans
     except Exception:
         results[f"shape{name}.timing_error"] = traceback.format_exc()[-3000:]
         print(f"shape{name}: timing ERROR\n{results[f'shape{name}.timing_error']}", flush=True)

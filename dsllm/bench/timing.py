@@ -21,7 +21,7 @@ def median_seconds(f, *args, burst=5, iters=20, warmup=3):
     return statistics.median(times)
 
 
-def interleaved_seconds(fns, args, *, rounds, warm_seconds, **median_kw):
+def interleaved_seconds(fns, args, *, rounds, warm_seconds, spans=None, **median_kw):
     """{name: [seconds per call, one per round]} for fns {name: f(*args)}.
 
     Each round times every function in turn (median_seconds), so that slow drifts of the
@@ -29,6 +29,8 @@ def interleaved_seconds(fns, args, *, rounds, warm_seconds, **median_kw):
     pair them: a ratio is read per round. Before the first round the first function runs
     for warm_seconds: the bench compiles for minutes, and a GPU idle that long starts the
     timing at low clocks (the v9 runs moved 4-8% between runs of one tree, NOTES.md v9).
+    spans, a list, gets (name, round, start, end) of each timing in seconds since the epoch,
+    to be matched with clock samples taken beside the run (docs/kernels/scripts/clocks.py).
     """
     if not fns:
         return {}
@@ -37,9 +39,12 @@ def interleaved_seconds(fns, args, *, rounds, warm_seconds, **median_kw):
     while time.perf_counter() < end:
         jax.block_until_ready(first(*args))
     times = {name: [] for name in fns}
-    for _ in range(rounds):
+    for r in range(rounds):
         for name, f in fns.items():
+            start = time.time()
             times[name].append(median_seconds(f, *args, **median_kw))
+            if spans is not None:
+                spans.append((name, r, start, time.time()))
     return times
 
 
