@@ -39,10 +39,15 @@ def interleaved_seconds(fns, args, *, rounds, warm_seconds, spans=None, **median
     while time.perf_counter() < end:
         jax.block_until_ready(first(*args))
     times = {name: [] for name in fns}
+    warmup = median_kw.pop("warmup", 3)
     for r in range(rounds):
         for name, f in fns.items():
+            # Warmed outside the span: a function's first warm-up call may compile it (seconds
+            # of an idle GPU; v14 call 4's first round read 117 W).
+            for _ in range(warmup):
+                jax.block_until_ready(f(*args))
             start = time.time()
-            times[name].append(median_seconds(f, *args, **median_kw))
+            times[name].append(median_seconds(f, *args, warmup=0, **median_kw))
             if spans is not None:
                 spans.append((name, r, start, time.time()))
     return times
