@@ -4,7 +4,9 @@
 # (variant `static`), in the same 5 rounds, with tokamax beside them, on shapes 1 and 3.
 # First a short correctness pass (the bench checks every kernel against the fp32 reference
 # before timing it, here with the extra cases), so that a hang of the new protocol costs
-# 200 s, not the call. Runs main's checkout. About 8 minutes.
+# 200 s, not the call. About 8 minutes.
+# Ran branch `dynamic-deal` (then main's checkout; main went back to the static deal and
+# lacks these variants: run it from that branch).
 exec > >(tee -a "${OUT:-/tmp}/v14_call1.txt") 2>&1
 nvidia-smi --query-gpu=name,clocks.max.sm,power.limit --format=csv,noheader
 filter="fwd \|WRONG\|ERROR\|Error\|rror\|x,\|x (\|dsllm\|shape\|relerr\|Traceback"
