@@ -22,7 +22,9 @@ shape in turn, after --warm_seconds of calls that bring the GPU's clocks up; eac
 the median round, each ratio the median of the per-round ratios (printed with their range).
 --variants time again the default config beside them, as pallas_default; each variant's
 per-round ratios are printed against the default and against the variants listed before it.
-Writes the results as JSON to --out (default $OUT/bench_attention.json if $OUT is set).
+Writes the results as JSON to --out (default $OUT/bench_attention.json if $OUT is set),
+with when each timing ran (shape<N>.spans), which dsllm.bench.clocks matches with the GPU's
+clock samples.
 --profile_dir=DIR also traces 5 forward+backward calls of each implementation and prints
 where their device time goes (dsllm.bench.profile_summary): per kernel, launches and the
 mean time per launching op, e.g. our forward, dQ and dK/dV kernels apart.
