@@ -85,9 +85,6 @@ VARIANT_BLOCKS = {
     "maskall": Blocks(mask_all_blocks=True),   # diagnostic: what masking every block costs
     # the forward with one program per tile instead of the persistent forward
     "pertile": Blocks(persistent_forward=False),
-    # the forward's online softmax keeping a row's max until it grows by 2^8 (FA4), its
-    # accumulator rescaled only where a max moved
-    "lazy8": Blocks(lazy_rescale=8),
     # every warpgroup visiting its whole tile's blocks, and no half blocks
     "notrim": Blocks(trim_blocks=False),
     # the backward forced to one kind (the default picks per call: Blocks.backward)

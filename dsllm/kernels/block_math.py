@@ -140,7 +140,7 @@ def range_mask(x, row_start, row_end, col_ids):
     return jnp.where(col_ids < row_end, x, MASK_VALUE)
 
 
-def softmax_update(s, m_prev, l_prev, scale=1.0, lazy=0):
+def softmax_update(s, m_prev, l_prev, scale=1.0):
     """One online-softmax step on a tile of logits s [R, C], whose log2-scaled values are
     s * scale (scale > 0).
 
@@ -151,15 +151,8 @@ def softmax_update(s, m_prev, l_prev, scale=1.0, lazy=0):
     rounding included, so m_new is the same. Each element is then multiplied once, inside
     exp2's argument (one FFMA), instead of also once for the max: 64 fewer FMULs per thread and
     block in the forward (its SASS, NOTES.md v6). Masked logits are MASK_VALUE (see there).
-    lazy > 0 (FlashAttention-4's conditional rescale): a row keeps its running max unless the
-    block's exceeds it by more than `lazy` (log2 units), so alpha is exactly 1 for most rows
-    and blocks and the kernel may skip the accumulator's rescale; p is then at most 2^lazy,
-    which bf16 and the fp32 sums hold exactly as well as values below 1. The first block always
-    moves the max off -inf, and a masked start (MASK_VALUE) is left by more than any `lazy`.
     """
     m_new = jnp.maximum(m_prev, s.max(axis=1) * scale)
-    if lazy:
-        m_new = jnp.where(m_new > m_prev + lazy, m_new, m_prev)
     alpha = jnp.exp2(m_prev - m_new)
     p = jnp.exp2(s * scale - lax.broadcast_in_dim(m_new, s.shape, [0]))
     l_new = l_prev * alpha + p.sum(axis=1)

@@ -19,10 +19,6 @@ import jax
 import jax.numpy as jnp
 import jax.experimental.pallas as pl
 import jax.experimental.pallas.mosaic_gpu as plgpu
-import numpy as np
-from jax._src.lib.mlir import ir
-from jax._src.lib.mlir.dialects import arith, scf, vector
-from jax.experimental.mosaic import gpu as mgpu
 
 from dsllm.kernels import block_math as bm
 from dsllm.kernels import schedule as sched
@@ -70,10 +66,6 @@ class Blocks:
     # segment ids), else split. The split kernels are bitwise
     # deterministic; the fused one is not (its dQ reduce-adds arrive in varying order).
     backward: str = "auto"
-    # The forward's online softmax keeps a row's max until a block exceeds it by more than
-    # this many (log2 units), and rescales its accumulator only where a max moved
-    # (block_math.softmax_update(lazy=), mgpu_common.rescale); 0: every block, as FA2/FA3.
-    lazy_rescale: int = 0
     # Diagnostic only: apply the mask on every block (no unmasked fast path), to
     # measure what masking costs.
     mask_all_blocks: bool = False
@@ -285,40 +277,6 @@ def read_item_inputs(inputs, slot, wg):
     plgpu.barrier_wait(inputs.end_bars.at[wslot])
     row_end = load_vector(inputs.end_smems.at[slot, wg], WGMMA_ROW)
     return b, t, bounds, row_start, row_end
-
-
-def rescale(acc, alpha, *, lazy, interpret):
-    """acc [R, D] (WGMMA layout) times alpha [R] (WGMMA_ROW) along its rows. With lazy (the
-    softmax keeps most rows' max, so most alphas are exactly 1), each thread multiplies its
-    registers only if one of its rows' alpha is not 1: a branch per thread, around the 64
-    FMULs of a 64 x 128 accumulator, that whole warps skip once the maxima settle. The
-    interpreter multiplies always (by 1 where skipped: the same values)."""
-    if not lazy or interpret:
-        return acc * bcast(alpha, acc.shape, 0)
-
-    @plgpu.inline_mgpu(arg_types=(WGMMA, WGMMA_ROW),
-                       return_type=plgpu.ShapeDtypeStruct(acc.shape, acc.dtype, layout=WGMMA))
-    def branch(ctx, acc, alpha):
-        del ctx
-        f32 = ir.F32Type.get()
-        one = arith.constant(f32, 1.0)
-        moved = None
-        for reg in alpha.registers.flat:
-            for i in range(ir.VectorType(reg.type).shape[0]):
-                x = vector.extract(reg, dynamic_position=[], static_position=[i])
-                ne = arith.cmpf(arith.CmpFPredicate.UNE, x, one)
-                moved = ne if moved is None else arith.ori(moved, ne)
-        kept = list(acc.registers.flat)
-        if_op = scf.IfOp(moved, [r.type for r in kept], has_else=True)
-        with ir.InsertionPoint(if_op.then_block):
-            scaled = acc * alpha.broadcast_in_dim(acc.shape, (0,), acc.layout)
-            scf.YieldOp(list(scaled.registers.flat))
-        with ir.InsertionPoint(if_op.else_block):
-            scf.YieldOp(kept)
-        regs = np.empty(acc.registers.shape, dtype=object)
-        regs.flat[:] = list(if_op.results)
-        return mgpu.FragmentedArray(_registers=regs, _layout=acc.layout, _is_signed=None)
-    return branch(acc, alpha)
 
 
 def iota(shape, dim):

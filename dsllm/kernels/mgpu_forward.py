@@ -27,7 +27,7 @@ from dsllm.kernels.mgpu_pipeline import produce_kv_blocks
 
 
 def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step, *,
-                 bkv, stages, sm_scale, interpret, after_first_block=None, lazy=0):
+                 bkv, stages, sm_scale, interpret, after_first_block=None):
     """A compute warpgroup's pass over one query tile: K/V blocks lo..hi-1 from the ring.
 
     Shared by the per-tile and the persistent forward. ring = (k_smems, v_smems, k_bars,
@@ -39,7 +39,7 @@ def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step,
     ping-pong schedule in step with the other warpgroup.
     The caller has waited for Q. Returns (out, lse) of the chunk.
     after_first_block runs once, after the first own block's S = Q K^T (there is always one:
-    every row attends at least itself). lazy: Blocks.lazy_rescale.
+    every row attends at least itself).
     """
     k_smems, v_smems, k_bars, v_bars, k_consumed, v_consumed = ring
     lo, hi = bounds[:2]
@@ -97,8 +97,8 @@ def consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, first_step,
         with mc.scope("softmax", mc.BLOCKS):
             s = mc.mask_block(s, row_start, row_end, ki * bkv + (key_offset or 0),
                               mask_start=mask_start, mask_end=mask_end)
-            p, m, l, alpha = bm.softmax_update(s, m, l, scale2, lazy=lazy)
-            acc = mc.rescale(acc, alpha, lazy=lazy, interpret=interpret)
+            p, m, l, alpha = bm.softmax_update(s, m, l, scale2)
+            acc = acc * mc.bcast(alpha, acc.shape, 0)
             p16 = p.astype(v_smems.dtype)
             acc, m, l, p16 = lax.optimization_barrier((acc, m, l, p16))
 
@@ -122,7 +122,7 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, bounds_ref,
             o_ref, lse_ref,
             q_smems, k_smems, v_smems, lse_smems,
             q_bars, k_bars, v_bars, k_consumed, v_consumed, schedule,
-            *, bq, bkv, stages, groups, sm_scale, lazy, interpret):
+            *, bq, bkv, stages, groups, sm_scale, interpret):
     b = lax.axis_index("batch")
     h = lax.axis_index("heads")
     # Causal: later query tiles have more work; run them first to shorten the tail.
@@ -144,8 +144,7 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, bounds_ref,
         pl.when(wg == 1)(lambda: mc.sync(schedule))
         ring = (k_smems, v_smems, k_bars, v_bars, k_consumed, v_consumed)
         out, lse = consume_tile(q_smem, ring, schedule, row_start, row_end, bounds, 0,
-                                bkv=bkv, stages=stages, sm_scale=sm_scale, interpret=interpret,
-                                lazy=lazy)
+                                bkv=bkv, stages=stages, sm_scale=sm_scale, interpret=interpret)
         pl.when(wg == 0)(lambda: mc.sync(schedule))
 
         q_smem[...] = out.astype(q_smem.dtype)   # Q is no longer needed: reuse its SMEM
@@ -175,8 +174,7 @@ def forward(q, k, v, kv_start, kv_end, bounds, *, sm_scale, blocks, interpret):
     tile = mc.COMPUTE_WGS * bq
     stages = min(stages, S // bkv)
     kernel = functools.partial(_kernel, bq=bq, bkv=bkv, stages=stages, groups=H // K,
-                               sm_scale=sm_scale, lazy=blocks.lazy_rescale,
-                               interpret=bool(interpret))
+                               sm_scale=sm_scale, interpret=bool(interpret))
     return plgpu.kernel(
         kernel,
         out_type=(jax.ShapeDtypeStruct(q.shape, q.dtype),

@@ -38,7 +38,7 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
             q_smems, k_smems, v_smems, lse_smems, start_smems, end_smems, row_smems,
             q_bars, start_bars, end_bars, row_bars, k_bars, v_bars,
             k_consumed, v_consumed, q_consumed, schedule,
-            *, bq, bkv, stages, heads, groups, tiles, n_items, programs, sm_scale, lazy,
+            *, bq, bkv, stages, heads, groups, tiles, n_items, programs, sm_scale,
             interpret):
     W = mc.COMPUTE_WGS
     program = lax.axis_index("programs")
@@ -80,7 +80,7 @@ def _kernel(q_ref, k_ref, v_ref, kv_start_ref, kv_end_ref, table_ref,
             out, lse = consume_tile(q_smem, ring, schedule, row_start, row_end,
                                     chunk_bounds, ring_step,
                                     bkv=bkv, stages=stages, sm_scale=sm_scale, interpret=interpret,
-                                    after_first_block=release_previous, lazy=lazy)
+                                    after_first_block=release_previous)
 
             rows = pl.ds((t * W + wg) * bq, bq)
             with mc.scope("store"):
@@ -159,7 +159,7 @@ def forward(q, k, v, kv_start, kv_end, table, *, sm_scale, blocks, max_programs,
     kernel = functools.partial(_kernel, bq=bq, bkv=bkv, stages=stages, heads=H, groups=H // K,
                                tiles=S // (W * bq),
                                n_items=n_items, programs=programs, sm_scale=sm_scale,
-                               lazy=blocks.lazy_rescale, interpret=bool(interpret))
+                               interpret=bool(interpret))
     return plgpu.kernel(
         kernel,
         out_type=(jax.ShapeDtypeStruct(q.shape, q.dtype),

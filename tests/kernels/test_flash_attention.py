@@ -80,9 +80,6 @@ VARIANTS = {
     # is the per-tile dK/dV, and the persistent one for MHA)
     "persistent_dkv_gqa": (Blocks(dkv_kernel="persistent", backward="split"),
                        [140, 5, 1, 30, 60, (0, 20), 200, 56], (9, 1, 512, 4, 2, 64)),
-    # the forward's lazy rescale (the bench's `lazy8`): rows keep a stale max (p up to 2^8)
-    "lazy_rescale": (Blocks(lazy_rescale=8), [140, 5, 1, 30, 60, (0, 20), 200, 56],
-                     (10, 1, 512, 4, 2, 128)),
 }
 
 
