@@ -47,7 +47,8 @@ def main(argv):
     if len(argv) != 3:
         raise SystemExit(__doc__)
     samples = read_samples(argv[1])
-    results = json.load(open(argv[2]))
+    with open(argv[2]) as f:
+        results = json.load(f)
     for key, spans in results.items():
         if not key.endswith("spans"):
             continue

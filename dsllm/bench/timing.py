@@ -30,7 +30,7 @@ def interleaved_seconds(fns, args, *, rounds, warm_seconds, spans=None, **median
     for warm_seconds: the bench compiles for minutes, and a GPU idle that long starts the
     timing at low clocks (the v9 runs moved 4-8% between runs of one tree, NOTES.md v9).
     spans, a list, gets (name, round, start, end) of each timing in seconds since the epoch,
-    to be matched with clock samples taken beside the run (docs/kernels/scripts/clocks.py).
+    to be matched with clock samples taken beside the run (dsllm.bench.clocks).
     """
     if not fns:
         return {}
