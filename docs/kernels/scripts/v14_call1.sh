@@ -6,7 +6,7 @@
 # before timing it, here with the extra cases), so that a hang of the new protocol costs
 # 200 s, not the call. About 8 minutes.
 # Ran branch `dynamic-deal` (then main's checkout; main went back to the static deal and
-# lacks these variants: run it from that branch).
+# lacks these variants: run it after `git apply docs/kernels/patches/v14_dynamic_deal.patch`).
 exec > >(tee -a "${OUT:-/tmp}/v14_call1.txt") 2>&1
 nvidia-smi --query-gpu=name,clocks.max.sm,power.limit --format=csv,noheader
 filter="fwd \|WRONG\|ERROR\|Error\|rror\|x,\|x (\|dsllm\|shape\|relerr\|Traceback"

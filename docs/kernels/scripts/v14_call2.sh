@@ -4,7 +4,7 @@
 # each ticket taken a whole item ahead (`early`), all in the same 7 rounds, packed rows
 # (shape 3) first, then dense (shape 1). About 7 minutes.
 # Ran branch `dynamic-deal` (then main's checkout; main went back to the static deal and
-# lacks these variants: run it from that branch).
+# lacks these variants: run it after `git apply docs/kernels/patches/v14_dynamic_deal.patch`).
 exec > >(tee -a "${OUT:-/tmp}/v14_call2.txt") 2>&1
 filter="fwd \|WRONG\|ERROR\|Error\|rror\|x,\|x (\|dsllm\|shape\|relerr\|Traceback"
 timeout 570 python -P -m dsllm.bench.attention --shapes=3,1 --impls=pallas \

@@ -3,7 +3,8 @@
 # keeps its max until a block exceeds it by 2^8, and a thread multiplies its accumulator only
 # if one of its rows' max moved) against the default, shape 1, 5 rounds, checked against the
 # fp32 reference first. About 3 minutes. Ran branch `lazy-rescale` (then main's checkout; main
-# dropped the change after this call: run it from that branch).
+# dropped the change after this call; `docs/kernels/patches/v14_lazy_rescale.patch` holds the
+# later warp-uniform form, not the per-thread one this call timed).
 exec > >(tee -a "${OUT:-/tmp}/v14_call5.txt") 2>&1
 timeout 175 python -P -m dsllm.bench.attention --shapes=1 --impls=pallas \
     --variants=lazy8 --variant_shapes=1 --rounds=5 --extra_checks=false \
