@@ -21,7 +21,8 @@ def median_seconds(f, *args, burst=5, iters=20, warmup=3):
     return statistics.median(times)
 
 
-def interleaved_seconds(fns, args, *, rounds, warm_seconds, spans=None, **median_kw):
+def interleaved_seconds(fns, args, *, rounds, warm_seconds, spans=None, warmup=3,
+                        **median_kw):
     """{name: [seconds per call, one per round]} for fns {name: f(*args)}.
 
     Each round times every function in turn (median_seconds), so that slow drifts of the
@@ -39,7 +40,6 @@ def interleaved_seconds(fns, args, *, rounds, warm_seconds, spans=None, **median
     while time.perf_counter() < end:
         jax.block_until_ready(first(*args))
     times = {name: [] for name in fns}
-    warmup = median_kw.pop("warmup", 3)
     for r in range(rounds):
         for name, f in fns.items():
             # Warmed outside the span: a function's first warm-up call may compile it (seconds
