@@ -83,7 +83,10 @@ VARIANTS = {
 }
 
 
-@pytest.mark.parametrize("name", VARIANTS)
+# persistent_dkv_gqa is kept out of CI (33 s): test_persistent checks that kernel bit for bit
+# against the per-tile dK/dV on a packed GQA 2 case, and the per-tile one is checked here.
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "persistent_dkv_gqa"
+                                  else n for n in VARIANTS])
 def test_selectable_variants_gradients(name):
     blocks, lengths, shape = VARIANTS[name]
     q, k, v, do = random_qkv(*shape)

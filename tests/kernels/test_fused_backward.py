@@ -17,6 +17,7 @@ CASES = {
     # packed causal GQA 2: documents across block edges, a 1-token one, padding
     "packed_causal_gqa2": ((3, 1, 256, 2, 1, 128), [100, 5, 1, 30, 60, (0, 60)], True),
     "packed_bidirectional": ((2, 1, 384, 4, 1, 128), [70, (0, 10), 200, 104], False),
+    # GQA 8 sums dK/dV over 8 heads with packed_causal_gqa2's loop; kept out of CI (35 s)
     "plain_causal_gqa8_two_rows": ((1, 2, 256, 8, 1, 128), None, True),
     # head_dim 64: each warpgroup's dQ from its own keys, both reduce-adding into the same rows
     "d64_packed_causal_gqa2": ((3, 1, 256, 2, 1, 64), [100, 5, 1, 30, 60, (0, 60)], True),
@@ -24,7 +25,8 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c == "plain_causal_gqa8_two_rows"
+                                  else c for c in CASES])
 def test_fused_backward_gradients(case):
     shape, lengths, causal = CASES[case]
     q, k, v, do = random_qkv(*shape)
