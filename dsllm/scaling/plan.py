@@ -28,7 +28,6 @@ import shlex
 
 import numpy as np
 
-from dsllm.optim import multistep_boundaries
 from dsllm.scaling.flops import n1, n2, train_flops_per_token
 from dsllm.scaling.laws import M_OPT_LAW, PowerLaw, hyperparams
 from dsllm.scaling.shapes import ModelShape, shape_for_m
@@ -90,6 +89,9 @@ def _eval_tokens(s: PlanSettings, splits: dict | None) -> int:
 
 
 def _run(settings: PlanSettings, budget: float, shape: ModelShape, m_target: float, eval_tokens: int) -> dict:
+    # imported here: dsllm.optim brings jax (~1.2 s), which `fit`, `predict` and `run` never need
+    from dsllm.optim import multistep_boundaries
+
     s = settings
     hp = hyperparams(budget, s.seq_len)
     mult = max(1, s.batch_multiple)
