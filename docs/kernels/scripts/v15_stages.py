@@ -3,7 +3,8 @@
 The persistent forward has no SMEM for a third stage (2 Q slots x 2 warpgroups x 16 KB + 2 x 64 KB
 of K/V = 192 KB of 227 KB). The per-tile forward (one Q per warpgroup, 32 KB) takes one,
 32 + 3 x 64 = 224 KB, once Pallas's 2 KB of cross-warp reduction scratch is not reserved
-(mgpu_common.compiler_params). So time the per-tile forward with 2 and 3 stages and the default
+(v15 call 5 ran it with `reduction_scratch_bytes=0` in mgpu_common.compiler_params, which main
+does not keep: add it back to run this). So time the per-tile forward with 2 and 3 stages and the default
 (persistent, 2 stages) beside them, forward only (flash_attention without a gradient runs the
 forward kernel alone: the backward kernels do not fit 3 stages), on the bench's shapes 1 and 3.
 If 3 stages beat 2 by a few % per tile, a forward with 3 stages is worth building.
