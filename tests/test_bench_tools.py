@@ -103,3 +103,27 @@ def test_document_offsets_describe_packed_rows_for_cudnn():
         assert (row[starts[1:8]] != row[starts[1:8] - 1]).all()   # each start begins a new id
     with pytest.raises(ValueError, match="contiguous"):
         document_offsets(np.array([[1, 1, 2, 1]]))
+
+
+def test_random_batch_packs_documents_as_the_pipeline_does():
+    """--docs_per_row: contiguous documents 1..N per row, positions restarting at each start;
+    one document a row is the dense batch of before."""
+    import numpy as np
+    import pytest
+    from dsllm.bench.train_step import random_batch
+    from dsllm.data.packing import BATCH_KEYS
+    batch = random_batch(3, 64, 100, docs_per_row=5)
+    assert set(batch) == set(BATCH_KEYS)
+    seg, pos = batch["segment_ids"], batch["positions"]
+    for row_seg, row_pos in zip(seg, pos):
+        assert list(np.unique(row_seg)) == [1, 2, 3, 4, 5]
+        assert (np.diff(row_seg) >= 0).all()                      # each document one run
+        starts = np.flatnonzero(np.diff(row_seg, prepend=0))
+        assert (row_pos[starts] == 0).all()
+        inside = np.setdiff1d(np.arange(1, 64), starts)
+        assert (row_pos[inside] == row_pos[inside - 1] + 1).all()
+    dense = random_batch(2, 16, 100)
+    assert (dense["segment_ids"] == 1).all()
+    assert (dense["positions"] == np.arange(16)).all()
+    with pytest.raises(ValueError, match="docs_per_row"):
+        random_batch(2, 16, 100, docs_per_row=17)

@@ -1,8 +1,10 @@
 """Throughput of the real train step: python -m dsllm.bench.train_step --config=configs/bench_1p6b.py
 
 The same make_setup / make_train_step / loss as dsllm.train, on random tokens (one document
-per row), on all local devices. Prints tokens/s, MFU (DESIGN.md's FLOPs/token against
-989 TFLOP/s per H100/H200) and peak device memory, and writes them as JSON to $OUT if set.
+per row, or --docs_per_row=N documents of mixed lengths packed in each row), on all local
+devices. Prints tokens/s, MFU (DESIGN.md's FLOPs/token against 989 TFLOP/s per H100/H200; it
+counts causal attention over the whole row, also for packed rows, whose documents attend to
+less) and peak device memory, and writes them as JSON to $OUT if set.
 
 --profile_dir=DIR also writes a jax.profiler trace of a few steps there.
 
@@ -27,6 +29,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from dsllm import sharding
+from dsllm.bench.packed_rows import packed_segments
 from dsllm.losses.pretrain import next_token_loss
 from dsllm.train import state as state_lib
 from dsllm.train.metrics import peak_flops_per_device
@@ -36,13 +39,23 @@ _CONFIG = config_flags.DEFINE_config_file("config", "configs/bench_1p6b.py", "co
 _STEPS = flags.DEFINE_integer("steps", 10, "timed steps (after 3 warm-up steps)")
 _PROFILE = flags.DEFINE_string("profile_dir", "", "write a profiler trace of 3 steps here")
 _TAG = flags.DEFINE_string("tag", "", "name for this measurement in the JSON output")
+_DOCS = flags.DEFINE_integer("docs_per_row", 1, "documents packed in each row (mixed lengths, as the "
+                             "attention bench's shape 3: packed_rows.packed_segments); 1: one per row")
 
 
-def random_batch(batch: int, seq: int, vocab: int, seed: int = 0) -> dict:
+def random_batch(batch: int, seq: int, vocab: int, seed: int = 0, docs_per_row: int = 1) -> dict:
+    """Random tokens in rows of docs_per_row documents, laid out as the data pipeline packs them:
+    segment ids 1.. per document, positions restarting at each document's start."""
+    if not 1 <= docs_per_row <= seq:
+        raise ValueError(f"docs_per_row must be in [1, seq_len={seq}]; got {docs_per_row}")
     rng = np.random.default_rng(seed)
     tokens = rng.integers(0, vocab, (batch, seq + 1), dtype=np.int32)
-    return {"inputs": tokens[:, :-1], "targets": tokens[:, 1:], "segment_ids": np.ones((batch, seq), np.int32),
-            "positions": np.tile(np.arange(seq, dtype=np.int32), (batch, 1)),
+    segment_ids = np.asarray(packed_segments(batch, seq, docs_per_row, seed), np.int32)
+    starts = np.diff(segment_ids, axis=1, prepend=0) != 0             # first token of each document
+    index = np.tile(np.arange(seq, dtype=np.int32), (batch, 1))
+    positions = index - np.maximum.accumulate(np.where(starts, index, 0), axis=1)
+    return {"inputs": tokens[:, :-1], "targets": tokens[:, 1:], "segment_ids": segment_ids,
+            "positions": positions.astype(np.int32),
             "loss_mask": np.ones((batch, seq), np.float32), "target_bytes": np.ones((batch, seq), np.float32)}
 
 
@@ -65,14 +78,15 @@ def mosaic_kernel_calls(hlo_text: str) -> int:
     return len(re.findall(r'custom_call_target="mosaic_gpu', hlo_text))
 
 
-def run(cfg, steps: int, profile_dir: str = "") -> dict:
+def run(cfg, steps: int, profile_dir: str = "", docs_per_row: int = 1) -> dict:
     t, m = cfg.train, cfg.model
     mesh = sharding.make_mesh(cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.tensor)
     setup = state_lib.make_setup(cfg, mesh)
     state = state_lib.init_state(cfg, setup)
     step = make_train_step(setup, next_token_loss, t.micro_batches)
     batch = {k: jax.device_put(v, setup.batch_sharding)
-             for k, v in random_batch(t.global_batch, t.seq_len, m.vocab_size).items()}
+             for k, v in random_batch(t.global_batch, t.seq_len, m.vocab_size,
+                                             docs_per_row=docs_per_row).items()}
     with jax.set_mesh(mesh):
         t0 = time.perf_counter()
         step = step.lower(state, batch).compile()
@@ -103,7 +117,8 @@ def run(cfg, steps: int, profile_dir: str = "") -> dict:
     return {"config": {"d_model": m.d_model, "n_layers": m.n_layers, "head_dim": m.d_model // m.n_heads,
                        "attention": m.attention, "attention_backward": m.attention_backward,
                        "remat": m.remat,
-                       "global_batch": t.global_batch, "seq_len": t.seq_len, "micro_batches": t.micro_batches},
+                       "global_batch": t.global_batch, "seq_len": t.seq_len, "micro_batches": t.micro_batches,
+                       "docs_per_row": docs_per_row},
             "devices": jax.device_count(), "device_kind": jax.devices()[0].device_kind,
             "params": setup.spec.param_count, "flops_per_token": flops, "step_s_median": dt,
             "step_s_min": min(times), "compile_s": compile_s, "mosaic_kernel_calls": kernel_calls,
@@ -114,7 +129,7 @@ def run(cfg, steps: int, profile_dir: str = "") -> dict:
 
 def main(argv):
     del argv
-    result = run(_CONFIG.value, _STEPS.value, _PROFILE.value)
+    result = run(_CONFIG.value, _STEPS.value, _PROFILE.value, _DOCS.value)
     result["tag"] = _TAG.value
     mfu = f"{100 * result['mfu']:.1f}%" if result["mfu"] is not None else "n/a"
     print(f"[{_TAG.value or 'train_step'}] {result['config']} devices={result['devices']} "
