@@ -151,6 +151,7 @@ def item_edges(traces, compute_wgs=2):
     lines = []
     for wg in range(compute_wgs):
         head, tail, first, rest = [], [], [], []
+        sync_first, sync_rest, turn_last, turn_rest = [], [], [], []
         for (program, w), ranges in traces.items():
             if w != wg:
                 continue
@@ -165,10 +166,19 @@ def item_edges(traces, compute_wgs=2):
                 tail.append(ranges[a][3] - pv_end[-1])
                 first.append(qk[1] - qk[0])
                 rest += [y - x for x, y in zip(qk[1:], qk[2:])]
+                syncs = [r[3] - r[2] for r in inner if r[0] == "sync"]
+                turns = [r[3] - r[2] for r in inner if r[0] == "turn"]
+                sync_first.append(syncs[0])
+                sync_rest += syncs[1:]
+                turn_last.append(turns[-1])
+                turn_rest += turns[:-1]
         if head:
             lines.append(f"compute {wg}: {len(head)} items: start to first qk {np.mean(head):.0f}, "
                          f"last pv to end {np.mean(tail):.0f}, first block's period "
-                         f"{np.mean(first):.0f} against {np.mean(rest):.0f} cycles")
+                         f"{np.mean(first):.0f} against {np.mean(rest):.0f} cycles; first own "
+                         f"block's sync {np.mean(sync_first):.0f} against {np.mean(sync_rest):.0f}, "
+                         f"last own block's turn {np.mean(turn_last):.0f} against "
+                         f"{np.mean(turn_rest):.0f}")
     return lines
 
 

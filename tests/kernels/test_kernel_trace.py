@@ -112,16 +112,19 @@ def test_item_fit_needs_two_block_counts(tmp_path):
 
 def test_item_edges(tmp_path):
     """Four items of three blocks (period 100, the first 150): 20 cycles from an item's start
-    to its first qk, 30 from its last pv to its end."""
+    to its first qk, 30 from its last pv to its end; the first block's sync 40 cycles (the
+    others 10), the last block's turn 25 (the others 8)."""
     events, t = [], 0
     stamp = lambda name, ph, ts: events.append(
         {"name": name, "ph": ph, "ts": (1e6 + ts) / 1e3, "pid": 1, "tid": 1})
     for _ in range(4):
         stamp("item", "B", t)
         qk = [t + 20, t + 170, t + 270]
-        for q in qk:
+        for i, q in enumerate(qk):
             stamp("qk", "B", q), stamp("qk", "E", q + 5)
-            stamp("pv", "B", q + 50), stamp("pv", "E", q + 90)
+            stamp("sync", "B", q + 5), stamp("sync", "E", q + 5 + (40 if i == 0 else 10))
+            stamp("turn", "B", q + 45), stamp("turn", "E", q + 45 + (25 if i == 2 else 8))
+            stamp("pv", "B", q + 75), stamp("pv", "E", q + 90)
         stamp("item", "E", qk[-1] + 90 + 30)
         t = qk[-1] + 90 + 30 + 7
     (tmp_path / "t.json").write_text(json.dumps({"traceEvents": events}))
@@ -129,7 +132,8 @@ def test_item_edges(tmp_path):
     [line] = item_edges(read_trace(tmp_path / "t.json"))
     # items 2 and 3 of 4 (the first and last are dropped)
     assert line == ("compute 0: 2 items: start to first qk 20, last pv to end 30, first block's "
-                    "period 150 against 100 cycles")
+                    "period 150 against 100 cycles; first own block's sync 40 against 10, last own "
+                    "block's turn 25 against 8")
 
 
 def test_tile_fit_counts_the_blocks_nested_in_each_tile(tmp_path):
