@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# v16's fourth GPU call (branch defer-turn; on main: git apply docs/kernels/patches/v16_defer_last_turn.patch): the persistent forward with Blocks.defer_last_turn (variant
+# v16's fourth GPU call (branch defer-turn; on main: git apply docs/kernels/patches/v16_defer_last_turn_cond.patch): the persistent forward with Blocks.defer_last_turn (variant
 # `defer`: a warpgroup's last block of an item runs its P V without waiting for its turn, which the other
 # warpgroup's next-item QK^T gives only after that warpgroup's epilogue; the wait moves to the next item)
 # against the default, shapes 3 and 1, 5 rounds, SM clock sampled. Predicted: forward +3-8% on shape 3
