@@ -86,7 +86,7 @@ def run(cfg, steps: int, profile_dir: str = "", docs_per_row: int = 1) -> dict:
     step = make_train_step(setup, next_token_loss, t.micro_batches)
     batch = {k: jax.device_put(v, setup.batch_sharding)
              for k, v in random_batch(t.global_batch, t.seq_len, m.vocab_size,
-                                             docs_per_row=docs_per_row).items()}
+                                      docs_per_row=docs_per_row).items()}
     with jax.set_mesh(mesh):
         t0 = time.perf_counter()
         step = step.lower(state, batch).compile()
