@@ -127,3 +127,11 @@ def test_random_batch_packs_documents_as_the_pipeline_does():
     assert (dense["positions"] == np.arange(16)).all()
     with pytest.raises(ValueError, match="docs_per_row"):
         random_batch(2, 16, 100, docs_per_row=17)
+
+
+def test_attention_bench_docs_flag_replaces_only_the_documents_per_row():
+    from dsllm.bench.packed_rows import SHAPES, shape_of
+    assert shape_of("3") == SHAPES["3"] and SHAPES["3"][5] == 8
+    assert shape_of("3", docs=0) == SHAPES["3"][:5] + (0,)
+    assert shape_of("5", docs=2) == SHAPES["5"][:5] + (2,)
+    assert shape_of("5", small=True, docs=4)[:5] == (1, 256, 2, 2, 64)

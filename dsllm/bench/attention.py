@@ -43,11 +43,14 @@ import dsllm
 from dsllm.kernels.flash_attention import flash_attention
 from dsllm.kernels.mgpu_common import Blocks
 from dsllm.bench import timing
-from dsllm.bench.packed_rows import allowed_pairs, document_offsets, packed_segments
+from dsllm.bench.packed_rows import (SHAPES, allowed_pairs, document_offsets, packed_segments,
+                                     shape_of)
 from dsllm.kernels.block_math import document_bounds
 from dsllm.kernels.reference import reference_attention
 
 SHAPE_NAMES = flags.DEFINE_string("shapes", "1,2,3", "comma-separated shape numbers")
+DOCS = flags.DEFINE_integer("docs", None, "packed documents per row of every shape, in place of "
+                            "the shape's own (0: one document per row)")
 IMPLS = flags.DEFINE_string("impls", "pallas,cudnn,tokamax", "implementations to time")
 ITERS = flags.DEFINE_integer("iters", 20, "timed bursts of calls per round (median reported)")
 WARMUP = flags.DEFINE_integer("warmup", 3, "untimed calls before each timing")
@@ -66,21 +69,11 @@ EXTRA = flags.DEFINE_bool("extra_checks", True, "also check EXTRA_CHECKS cases (
 PROFILE_DIR = flags.DEFINE_string("profile_dir", "", "trace fwd+bwd of each implementation under here")
 GRAD_TOL = flags.DEFINE_float("grad_tol", 2e-2, "max relative L2 error of dq, dk, dv")
 
-# name: (B, S, H, KVH, D, packed documents per row or 0)
-SHAPES = {
-    "1": (4, 4096, 32, 32, 128, 0),
-    "2": (2, 8192, 64, 8, 128, 0),
-    "3": (4, 4096, 32, 32, 128, 8),
-    # not in the issue's list (--shapes=4): the 67B's GQA on packed rows of ~16 documents
-    "4": (2, 8192, 64, 8, 128, 16),
-    # (--shapes=5) head_dim 64 at shape 1's FLOPs (the scaling studies' small models use 64)
-    "5": (4, 4096, 64, 64, 64, 0),
-    # (--shapes=6) head_dim 64 with GQA 4 on packed rows of ~8 documents
-    "6": (4, 4096, 64, 16, 64, 8),
-}
 VARIANT_BLOCKS = {
     "bkv64": Blocks(block_kv=64),
     "bkv64s3": Blocks(block_kv=64, stages=3),
+    # 256 keys a block: at head_dim 64 the SMEM of 128 at head_dim 128 (NOTES.md v17)
+    "bkv256": Blocks(block_kv=256),
     "dq128": Blocks(block_kv_dq=128),
     "maskall": Blocks(mask_all_blocks=True),   # diagnostic: what masking every block costs
     # the forward with one program per tile instead of the persistent forward
@@ -103,9 +96,7 @@ EXTRA_CHECKS = {
     "d128_noncausal_packed": (2, 2048, 8, 8, 128, 5, False),
     "d64_noncausal_plain": (1, 1024, 4, 2, 64, 0, False),
 }
-SMALL_SHAPES = {"1": (1, 256, 2, 2, 64, 0), "2": (1, 256, 4, 1, 64, 0), "3": (1, 256, 2, 2, 64, 4),
-                "4": (1, 256, 4, 1, 64, 4), "5": (1, 256, 2, 2, 64, 0),
-                "6": (1, 256, 4, 1, 64, 4)}
+
 
 
 def implementations(packed, variants):
@@ -245,7 +236,7 @@ _PALLAS_TIMED = {}
 
 
 def run_shape(name, results, save, variants):
-    B, S, H, KVH, D, docs = (SMALL_SHAPES if SMALL.value else SHAPES)[name]
+    B, S, H, KVH, D, docs = shape_of(name, small=SMALL.value, docs=DOCS.value)
     keys = jax.random.split(jax.random.key(int(name)), 4)
     q = jax.random.normal(keys[0], (B, S, H, D), jnp.bfloat16)
     k = jax.random.normal(keys[1], (B, S, KVH, D), jnp.bfloat16)
