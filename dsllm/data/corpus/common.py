@@ -59,6 +59,12 @@ def make_executor(ex_cfg, pipeline, *, tasks: int, logging_dir: str, depends=Non
     if kind == "local":
         from datatrove.executor import LocalPipelineExecutor
 
+        import multiprocess
+
+        # datatrove starts its multiprocess.Manager (the workers' rank queue) in the default
+        # context, fork on Linux; forking a caller that runs threads (a notebook kernel, a
+        # pytest-xdist worker) can deadlock the child. Start it the way the worker pool starts.
+        multiprocess.set_start_method(ex_cfg.start_method, force=True)
         workers = ex_cfg.workers if ex_cfg.workers > 0 else (os.cpu_count() or 1)
         return LocalPipelineExecutor(pipeline, tasks=tasks, workers=min(workers, tasks), logging_dir=logging_dir,
                                      depends=depends, skip_completed=skip_completed,
