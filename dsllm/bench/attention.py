@@ -9,6 +9,7 @@ Shapes (bf16, head_dim 128 unless said, causal):
   4. (only when asked for) B2 S8192 H64, 8 KV heads, packed rows of about 16 documents
   5. (only when asked for) B4 S4096 H64 D64 (shape 1's FLOPs at head_dim 64)
   6. (only when asked for) B4 S4096 H64 D64, 16 KV heads, packed rows of about 8 documents
+(dsllm/bench/packed_rows.py SHAPES); --docs=N times them on about N documents a row instead.
 On packed rows cuDNN runs its packed ("THD") layout through jax's private API and tokamax
 its per-row key start.
 Prints forward and forward+backward TFLOP/s: forward = 4 * D * H * (allowed query-key
@@ -96,7 +97,6 @@ EXTRA_CHECKS = {
     "d128_noncausal_packed": (2, 2048, 8, 8, 128, 5, False),
     "d64_noncausal_plain": (1, 1024, 4, 2, 64, 0, False),
 }
-
 
 
 def implementations(packed, variants):
