@@ -1,4 +1,10 @@
 """The benchmark tools' own logic: profile_summary's busy/idle accounting, train_step's kernel count."""
+import json
+import os
+import subprocess
+import sys
+
+from helpers import REPO
 from dsllm.bench.profile_summary import busy_line
 
 
@@ -135,3 +141,20 @@ def test_attention_bench_docs_flag_replaces_only_the_documents_per_row():
     assert shape_of("3", docs=0) == SHAPES["3"][:5] + (0,)
     assert shape_of("5", docs=2) == SHAPES["5"][:5] + (2,)
     assert shape_of("5", small=True, docs=4)[:5] == (1, 256, 2, 2, 64)
+
+
+def test_attention_bench_runs_end_to_end_on_cpu_with_small_shapes(tmp_path):
+    """The whole script (checks against the reference, timing, summary, JSON) on the Mosaic GPU
+    interpreter; --small times each function once (about 20 s)."""
+    out = tmp_path / "bench.json"
+    env = dict(os.environ, PYTHONPATH=REPO, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    r = subprocess.run([sys.executable, "-P", "-m", "dsllm.bench.attention", "--small", "--shapes=3",
+                        "--docs=2", "--impls=pallas", "--extra_checks=false", f"--out={out}"],
+                       capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "shape3 B1 S256 H2 KV2 D64 packed~2docs" in r.stdout
+    res = json.loads(out.read_text())
+    assert res["shape3.dims"] == dict(B=1, S=256, H=2, KVH=2, D=64, docs=2)
+    assert max(res["shape3.pallas.relerr"].values()) < 1e-2       # checked before it was timed
+    assert res["shape3.pallas.fwd_ms"] > 0 and res["shape3.pallas.fwdbwd_ms"] > 0
+    assert len(res["shape3.pallas.fwd_ms_rounds"]) == 1           # --small: one round

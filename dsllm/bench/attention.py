@@ -59,7 +59,8 @@ ROUNDS = flags.DEFINE_integer("rounds", 3, "rounds of timing per shape, each tim
                               "implementation in turn; the median round is reported")
 WARM_SECONDS = flags.DEFINE_float("warm_seconds", 2.0, "seconds of calls before a shape's "
                                   "first round, to bring the GPU's clocks up from idle")
-SMALL = flags.DEFINE_bool("small", False, "tiny shapes, for a CPU run of this script")
+SMALL = flags.DEFINE_bool("small", False, "tiny shapes, for a CPU run of this script (timed "
+                          "once unless --rounds, --iters, --warmup or --warm_seconds say otherwise)")
 OUT_PATH = flags.DEFINE_string("out", None, "JSON results path")
 OUT_TOL = flags.DEFINE_float("out_tol", 1e-2, "max relative L2 error of the output")
 VARIANT_SHAPES = flags.DEFINE_string("variant_shapes", "1,2,3", "shapes that time the variants")
@@ -235,6 +236,19 @@ def run_extra_checks(results):
 _PALLAS_TIMED = {}
 
 
+def timing_settings():
+    """timing.interleaved_seconds' settings from the flags; under --small, one call per timing
+    wherever a flag was not given: the interpreter takes seconds a call, and --small checks the
+    script, not speeds."""
+    settings = dict(rounds=ROUNDS.value, warm_seconds=WARM_SECONDS.value, iters=ITERS.value,
+                    warmup=WARMUP.value, burst=5)
+    if SMALL.value:
+        once = dict(rounds=1, warm_seconds=0.0, iters=1, warmup=0, burst=1)
+        settings.update({name: value for name, value in once.items()
+                         if name == "burst" or not flags.FLAGS[name].present})
+    return settings
+
+
 def run_shape(name, results, save, variants):
     B, S, H, KVH, D, docs = shape_of(name, small=SMALL.value, docs=DOCS.value)
     keys = jax.random.split(jax.random.key(int(name)), 4)
@@ -246,6 +260,7 @@ def run_shape(name, results, save, variants):
     fwd_flops = 4 * D * H * allowed_pairs(seg, B, S)
     flops = {"fwd": fwd_flops, "fwdbwd": 3.5 * fwd_flops}
     label = f"shape{name} B{B} S{S} H{H} KV{KVH} D{D}" + (f" packed~{docs}docs" if docs else "")
+    results[f"shape{name}.dims"] = dict(B=B, S=S, H=H, KVH=KVH, D=D, docs=docs)
     print(f"== {label}: {fwd_flops / 1e12:.2f} TFLOP forward" + (" (variants)" if variants else ""),
           flush=True)
 
@@ -278,9 +293,7 @@ def run_shape(name, results, save, variants):
         save()
     spans = []
     try:
-        times = timing.interleaved_seconds(timed, (q, k, v), rounds=ROUNDS.value,
-                                           warm_seconds=WARM_SECONDS.value, spans=spans,
-                                           iters=ITERS.value, warmup=WARMUP.value)
+        times = timing.interleaved_seconds(timed, (q, k, v), spans=spans, **timing_settings())
         # when each timing ran (seconds since the epoch), for clock samples taken beside it
         results[f"shape{name}.{'variant_' if variants else ''}spans"] = spans
     except Exception:
