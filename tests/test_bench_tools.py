@@ -1,4 +1,5 @@
-"""The benchmark tools' own logic: profile_summary's busy/idle accounting, train_step's kernel count."""
+"""The benchmark tools: profile_summary's busy/idle accounting, train_step's kernel count and
+batches, timing, clocks, the attention bench's shapes and the script itself on CPU."""
 import json
 import os
 import subprocess

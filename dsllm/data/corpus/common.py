@@ -57,9 +57,8 @@ def make_executor(ex_cfg, pipeline, *, tasks: int, logging_dir: str, depends=Non
     """One datatrove executor for one phase of a stage. `ex_cfg.kind` picks local, slurm or ray."""
     kind = ex_cfg.kind
     if kind == "local":
-        from datatrove.executor import LocalPipelineExecutor
-
         import multiprocess
+        from datatrove.executor import LocalPipelineExecutor
 
         # datatrove starts its multiprocess.Manager (the workers' rank queue) in the default
         # context, fork on Linux; forking a caller that runs threads (a notebook kernel, a
