@@ -30,6 +30,7 @@ from ml_collections import config_flags
 
 from dsllm import sharding
 from dsllm.bench.packed_rows import packed_segments
+from dsllm.kernels.block_math import document_bounds
 from dsllm.losses.pretrain import next_token_loss
 from dsllm.train import state as state_lib
 from dsllm.train.metrics import peak_flops_per_device
@@ -50,11 +51,11 @@ def random_batch(batch: int, seq: int, vocab: int, seed: int = 0, docs_per_row: 
         raise ValueError(f"docs_per_row must be in [1, seq_len={seq}]; got {docs_per_row}")
     rng = np.random.default_rng(seed)
     tokens = rng.integers(0, vocab, (batch, seq + 1), dtype=np.int32)
-    segment_ids = np.asarray(packed_segments(batch, seq, docs_per_row, seed), np.int32)
-    starts = np.diff(segment_ids, axis=1, prepend=0) != 0             # first token of each document
-    index = np.tile(np.arange(seq, dtype=np.int32), (batch, 1))
-    positions = index - np.maximum.accumulate(np.where(starts, index, 0), axis=1)
-    return {"inputs": tokens[:, :-1], "targets": tokens[:, 1:], "segment_ids": segment_ids,
+    segment_ids = packed_segments(batch, seq, docs_per_row, seed)
+    doc_start, _ = document_bounds(segment_ids)
+    positions = np.arange(seq, dtype=np.int32) - np.asarray(doc_start)
+    return {"inputs": tokens[:, :-1], "targets": tokens[:, 1:],
+            "segment_ids": np.asarray(segment_ids, np.int32),
             "positions": positions.astype(np.int32),
             "loss_mask": np.ones((batch, seq), np.float32), "target_bytes": np.ones((batch, seq), np.float32)}
 
